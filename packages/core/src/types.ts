@@ -1,0 +1,237 @@
+/**
+ * The contract: what a {@link TapDevice} promises its users, what a {@link TapBackend} supplies,
+ * and the small {@link TapPort} a backend implements so that the shared engine can turn it into
+ * a TapDevice.
+ *
+ * @module
+ */
+import type { TapError } from './errors.js';
+
+/** A frame: a complete Ethernet frame, destination MAC first, no packet-info header, no FCS. */
+export type Frame = Uint8Array;
+
+/** What a device can do beyond the basic contract. */
+export interface TapCapabilities {
+  /** Layer the user sees: always 2 for a TapDevice (Ethernet frames). */
+  readonly layer: 2;
+  /** Smallest and largest MTU this backend can configure. */
+  readonly minMtu: number;
+  readonly maxMtu: number;
+  /** Several queues (fds) on one device can be opened. */
+  readonly multiQueue: boolean;
+  /** TSO/GSO super-frames with offload metadata can be passed (opt-in mode). */
+  readonly offload: boolean;
+  /** {@link TapDevice.multicastGroups} reports the groups the OS joined on the device. */
+  readonly multicastGroups: boolean;
+  /** The device is a real OS interface (not in-memory). */
+  readonly osInterface: boolean;
+}
+
+/** Counters since open. Drops are keyed by reason (e.g. `rxQueueFull`, `txError`, `nonIp`). */
+export interface TapStats {
+  readonly rxFrames: number;
+  readonly rxBytes: number;
+  readonly txFrames: number;
+  readonly txBytes: number;
+  /** Frames lost, by reason. Reasons with no drop are absent. */
+  readonly drops: Readonly<Record<string, number>>;
+}
+
+/** Options every backend understands. Backends extend this with their own. */
+export interface TapOpenOptions {
+  /**
+   * The backend: an object, or a name (`linux-tap`, `darwin-feth`, `darwin-utun`, `mock`).
+   * When absent, `TAPKIT_BACKEND` from the environment, then the platform's list, are used.
+   */
+  backend?: string | TapBackend;
+  /** Interface name. 1–15 characters of `[A-Za-z0-9_.-]`; absent: the backend picks one. */
+  name?: string;
+  /** MTU in bytes (68–65535, and within the backend's range). Default 1500. */
+  mtu?: number;
+  /** MAC as `aa:bb:cc:dd:ee:ff` or 6 bytes; unicast. Default: random, locally administered. */
+  mac?: string | Uint8Array;
+  /** Addresses as CIDR strings (`10.0.0.1/24`, `fd00::1/64`) to assign to the interface. */
+  addresses?: readonly string[];
+  /** Bring the interface up. Default true. */
+  up?: boolean;
+  /** Receive queue bound, in frames. When full, the backend is paused or frames dropped. Default 1024. */
+  rxQueueFrames?: number;
+  /** Abort the open. */
+  signal?: AbortSignal;
+  /** Environment to read `TAPKIT_BACKEND` from. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** {@link TapOpenOptions} after validation: values normalised, defaults applied. */
+export interface ResolvedOpenOptions {
+  readonly name: string | undefined;
+  readonly mtu: number;
+  readonly mac: Uint8Array;
+  readonly addresses: readonly InterfaceAddress[];
+  readonly up: boolean;
+  readonly rxQueueFrames: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** A parsed CIDR address. */
+export interface InterfaceAddress {
+  readonly family: 4 | 6;
+  /** 4 or 16 bytes. */
+  readonly address: Uint8Array;
+  readonly prefixLength: number;
+  /** The address as given, normalised (`10.0.0.1/24`, `fd00::1/64`). */
+  readonly cidr: string;
+}
+
+/** The result of {@link TapBackend.probe}. */
+export type ProbeResult =
+  | { readonly available: true }
+  | { readonly available: false; readonly reason: string; readonly error: TapError };
+
+/**
+ * A way of making TapDevices. Backends are plain objects; selection is by name or object.
+ *
+ * @typeParam O - the options this backend accepts.
+ */
+export interface TapBackend<O extends TapOpenOptions = TapOpenOptions> {
+  /** Stable name (`linux-tap`, `mock`, …). */
+  readonly name: string;
+  /** Whether this backend can open a device here and now, and if not, why. Never throws. */
+  probe(): Promise<ProbeResult>;
+  /** Opens a device. Options are validated before any OS call. */
+  open(options?: O): Promise<TapDevice>;
+}
+
+/** Options for {@link TapDevice.read}. */
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
+
+/** Events a TapDevice emits. */
+export interface TapDeviceEvents {
+  /** A frame arrived. While any `frame` listener is attached, frames go to listeners, not the read queue. */
+  frame: [frame: Frame];
+  /** The write queue fell below its high-water mark after a `write()` returned false. */
+  drain: [];
+  /** The device closed; `error` is set when it closed because the device went away. */
+  close: [error?: TapError];
+  /** An asynchronous failure (device gone, failed queued write). Only emitted when listened to. */
+  error: [error: TapError];
+}
+
+/**
+ * A layer-2 virtual Ethernet device.
+ *
+ * Reading: `await dev.read()`, `for await (const frame of dev)`, `dev.readBatch()`, or
+ * `dev.on('frame', …)`. Received frames wait in a bounded queue ({@link TapOpenOptions.rxQueueFrames});
+ * when it is full the backend is paused (the OS then queues or drops, as a NIC would) and frames
+ * that still arrive are counted as `rxQueueFull` drops.
+ *
+ * Writing: `dev.write(frame)` accepts the frame synchronously and returns `false` when the write
+ * queue is over its high-water mark — then `await dev.drain()` before writing more, as with
+ * Node streams. Invalid frames throw a {@link TapError} synchronously; the device keeps working.
+ *
+ * Closing: `await dev.close()` (or `await using dev = …`). Pending reads reject with
+ * `ERR_TAP_CLOSED` and iterators end; later writes throw `ERR_TAP_CLOSED`; closing again is a
+ * no-op; no fd or interface is left behind.
+ */
+export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
+  /** The interface name the OS knows (or the mock port's name). */
+  readonly name: string;
+  /** The backend's name. */
+  readonly backend: string;
+  /** The device's MAC address (6 bytes; a copy, changing it does nothing). */
+  readonly mac: Uint8Array;
+  /** The MTU: the largest payload a frame can carry; frames up to `mtu + 14` (+4 tagged) are accepted. */
+  readonly mtu: number;
+  readonly capabilities: TapCapabilities;
+  /** True once close() was called or the device went away. */
+  readonly closed: boolean;
+
+  /** The next received frame. Rejects with `ERR_TAP_CLOSED`, `ERR_TAP_DEVICE_GONE` or `ERR_TAP_ABORTED`. */
+  read(options?: ReadOptions): Promise<Frame>;
+  /** All frames queued now (at least one, at most `max`), waiting for one if none is. */
+  readBatch(max?: number, options?: ReadOptions): Promise<Frame[]>;
+  /** Async iteration over batches: the cheapest way to relay. Ends on close. */
+  batches(options?: ReadOptions): AsyncIterableIterator<Frame[]>;
+  /** Async iteration over frames. Ends on close; throws if the device goes away. */
+  frames(options?: ReadOptions): AsyncIterableIterator<Frame>;
+
+  /**
+   * Sends one frame. Returns false when the write queue is over its high-water mark (the frame
+   * is still accepted): wait for {@link TapDevice.drain} before writing more.
+   * Throws `ERR_TAP_FRAME_TOO_LARGE`, `ERR_TAP_FRAME_TOO_SHORT`, `ERR_TAP_INVALID_ARGUMENT`, `ERR_TAP_CLOSED`.
+   */
+  write(frame: Frame): boolean;
+  /** Sends several frames, validated first (all or none are accepted). Returns as {@link TapDevice.write}. */
+  writeBatch(frames: readonly Frame[]): boolean;
+  /** Resolves when the write queue is below its high-water mark (at once if it is). */
+  drain(): Promise<void>;
+
+  /** Counters since open. */
+  stats(): TapStats;
+  /** Multicast groups the OS joined on this device, as MAC strings; `[]` where not supported. */
+  multicastGroups(): Promise<string[]>;
+
+  /** Lets the process exit while the device is open (where the backend holds the event loop). */
+  unref(): this;
+  /** Undoes {@link TapDevice.unref}. */
+  ref(): this;
+
+  /** Closes the device. Idempotent. */
+  close(): Promise<void>;
+
+  on<E extends keyof TapDeviceEvents>(event: E, listener: (...args: TapDeviceEvents[E]) => void): this;
+  once<E extends keyof TapDeviceEvents>(event: E, listener: (...args: TapDeviceEvents[E]) => void): this;
+  off<E extends keyof TapDeviceEvents>(event: E, listener: (...args: TapDeviceEvents[E]) => void): this;
+}
+
+/**
+ * Where a port delivers what happens on its side. The engine implements it.
+ */
+export interface PortSink {
+  /**
+   * Frames received, a batch at a time. The engine takes ownership of the array and the frames:
+   * the port must not reuse their memory.
+   */
+  receive(frames: Frame[]): void;
+  /** The port's write queue dropped below its high-water mark. */
+  writable(): void;
+  /** Frames the port dropped, by reason (shim: `nonIp`, `unknownMac`…). */
+  dropped(reason: string, count?: number): void;
+  /** The device went away (interface deleted, port disconnected). The engine closes the device. */
+  gone(error: TapError): void;
+  /** A non-fatal asynchronous error (e.g. a queued write the OS refused). */
+  error(error: TapError): void;
+}
+
+/**
+ * What a backend implements: the OS object, opened and configured. The engine
+ * ({@link createTapDevice}) adds everything users see.
+ */
+export interface TapPort {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  readonly capabilities: TapCapabilities;
+  /** Start delivering received frames to `sink`. Called once. */
+  start(sink: PortSink): void;
+  /**
+   * Send a frame that the engine has already validated. Return false if the port's own queue
+   * is now over its high-water mark (then call `sink.writable()` when it is not), true otherwise.
+   * Throw a TapError for a failure the user should see now.
+   */
+  write(frame: Frame): boolean;
+  /** Send several validated frames; same return as write. Default: write each. */
+  writeBatch?(frames: readonly Frame[]): boolean;
+  /** Stop delivering (receive queue full); `resume` starts again. Optional. */
+  pause?(): void;
+  resume?(): void;
+  /** Multicast groups joined on the device (MAC strings). Optional. */
+  multicastGroups?(): Promise<string[]>;
+  /** Let the process exit while open / undo it. Optional. */
+  unref?(): void;
+  ref?(): void;
+  /** Release every OS resource. Called once; must not throw for an already-gone device. */
+  close(): Promise<void> | void;
+}
