@@ -1,2 +1,35 @@
+/**
+ * `@tapkit/core`: the TapDevice contract, backend selection, the shared device engine, frame
+ * codecs and a pcap writer. No native code and no dependency on any backend.
+ *
+ * @packageDocumentation
+ */
 export * from './errors.js';
 export type * from './types.js';
+export { createTapDevice, type EngineOptions } from './engine.js';
+export {
+  resolveOpenOptions,
+  checkInterfaceName,
+  checkMtu,
+  checkDeviceMac,
+  parseCidr,
+  MIN_MTU,
+  MAX_MTU,
+  DEFAULT_MTU,
+  DEFAULT_RX_QUEUE_FRAMES,
+  type MtuLimits,
+} from './options.js';
+export {
+  openTap,
+  definePortBackend,
+  loadBackend,
+  backendCandidates,
+  unavailable,
+  KNOWN_BACKENDS,
+  PLATFORM_BACKENDS,
+  type PortBackendSpec,
+  type BackendLoader,
+  type SelectionContext,
+} from './backend.js';
+export * from './codec/index.js';
+export * from './pcap.js';

@@ -1,0 +1,187 @@
+/**
+ * Backends and their selection: {@link definePortBackend} makes a backend from a port opener,
+ * {@link openTap} picks one exactly as the design says — an explicit choice, then
+ * `TAPKIT_BACKEND`, then the platform's list — and never falls back silently.
+ *
+ * @module
+ */
+import { TapError, TapErrorCode, isTapError } from './errors.js';
+import { createTapDevice } from './engine.js';
+import { resolveOpenOptions, type MtuLimits } from './options.js';
+import type { ProbeResult, ResolvedOpenOptions, TapBackend, TapDevice, TapOpenOptions, TapPort } from './types.js';
+
+/** What a backend author supplies to {@link definePortBackend}. */
+export interface PortBackendSpec<O extends TapOpenOptions> {
+  readonly name: string;
+  /** The MTU range the backend can configure; options are checked against it. */
+  readonly limits: MtuLimits;
+  probe(): Promise<ProbeResult>;
+  /** Open and configure the OS object. `options` are validated; `raw` carries backend-specific ones. */
+  openPort(options: ResolvedOpenOptions, raw: O): Promise<TapPort>;
+}
+
+function aborted(): TapError {
+  return new TapError(TapErrorCode.ABORTED, 'open was aborted');
+}
+
+/**
+ * Makes a {@link TapBackend} from a port opener: options are validated before the port is
+ * opened, the AbortSignal is honoured (a port opened after an abort is closed again), and the
+ * port is wrapped in the shared engine.
+ */
+export function definePortBackend<O extends TapOpenOptions>(spec: PortBackendSpec<O>): TapBackend<O> {
+  return Object.freeze({
+    name: spec.name,
+    probe: () => spec.probe(),
+    async open(options?: O): Promise<TapDevice> {
+      const resolved = resolveOpenOptions(options, spec.limits);
+      const signal = resolved.signal;
+      if (signal?.aborted) throw aborted();
+      const port = await spec.openPort(resolved, options ?? ({} as O));
+      if (signal?.aborted) {
+        await port.close();
+        throw aborted();
+      }
+      return createTapDevice(port, { backend: spec.name, rxQueueFrames: resolved.rxQueueFrames });
+    },
+  });
+}
+
+/** The backends tapkit knows by name, and the package each lives in. */
+export const KNOWN_BACKENDS: Readonly<Record<string, string>> = Object.freeze({
+  'linux-tap': '@tapkit/linux-tap',
+  'darwin-feth': '@tapkit/darwin-feth',
+  'darwin-utun': '@tapkit/darwin-utun',
+  mock: '@tapkit/mock',
+});
+
+/** The backends tried, in order, on each platform when none is named. */
+export const PLATFORM_BACKENDS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  linux: Object.freeze(['linux-tap']),
+  darwin: Object.freeze(['darwin-feth', 'darwin-utun']),
+});
+
+/** Imports a backend package and returns its `backend` export. */
+export type BackendLoader = (name: string) => Promise<TapBackend>;
+
+/** Loads a known backend by name from its package, with an error that says how to fix a missing one. */
+export async function loadBackend(name: string): Promise<TapBackend> {
+  const pkg = KNOWN_BACKENDS[name];
+  if (pkg === undefined) {
+    throw new TapError(
+      TapErrorCode.UNKNOWN_BACKEND,
+      `unknown backend ${JSON.stringify(name)}; known backends: ${Object.keys(KNOWN_BACKENDS).join(', ')}`,
+    );
+  }
+  let mod: { backend?: TapBackend };
+  try {
+    mod = (await import(pkg)) as { backend?: TapBackend };
+  } catch (error) {
+    throw new TapError(
+      TapErrorCode.BACKEND_NOT_INSTALLED,
+      `backend ${name} needs the package ${pkg}, which could not be loaded: ${(error as Error).message}. ` +
+        `Install it (npm install ${pkg}); if you installed 'tapkit', check that optional dependencies were not ` +
+        `omitted (--omit=optional) and that node_modules was installed on this OS, not copied from another.`,
+      { cause: error, backend: name },
+    );
+  }
+  if (!mod.backend || typeof mod.backend.open !== 'function') {
+    throw new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, `${pkg} does not export a tapkit backend`, { backend: name });
+  }
+  return mod.backend;
+}
+
+/** Extra knobs for {@link openTap}, mostly for tests and embedders. */
+export interface SelectionContext {
+  /** Platform to select for. Default `process.platform`. */
+  readonly platform?: string;
+  /** How names become backends. Default {@link loadBackend}. */
+  readonly load?: BackendLoader;
+}
+
+/** Which backends {@link openTap} would try, in order, and why (`explicit`, `environment`, `platform`). */
+export function backendCandidates(
+  options: Pick<TapOpenOptions, 'backend' | 'env'> = {},
+  context: SelectionContext = {},
+): { readonly source: 'explicit' | 'environment' | 'platform'; readonly names: readonly (string | TapBackend)[] } {
+  if (options.backend !== undefined) return { source: 'explicit', names: [options.backend] };
+  const fromEnv = (options.env ?? process.env)['TAPKIT_BACKEND'];
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return { source: 'environment', names: [fromEnv.trim()] };
+  const platform = context.platform ?? process.platform;
+  return { source: 'platform', names: PLATFORM_BACKENDS[platform] ?? [] };
+}
+
+/**
+ * Opens a TapDevice on the chosen backend.
+ *
+ * Selection: `options.backend` (a name or a backend object) wins; then `TAPKIT_BACKEND`; then
+ * the platform's list (linux: `linux-tap`; darwin: `darwin-feth`, then `darwin-utun`), where
+ * the first backend whose probe says it is available is opened. An explicitly chosen backend
+ * is never replaced by another. When nothing can be opened, the `ERR_TAP_NO_BACKEND` error
+ * lists every backend tried and why it failed (`error.errors`).
+ *
+ * @example
+ * ```ts
+ * await using dev = await openTap({ name: 'tap0', addresses: ['10.0.0.1/24'] });
+ * for await (const frame of dev) console.log(frame.length);
+ * ```
+ */
+export async function openTap<O extends TapOpenOptions>(
+  options: O = {} as O,
+  context: SelectionContext = {},
+): Promise<TapDevice> {
+  if (options.signal?.aborted) throw aborted();
+  const load = context.load ?? loadBackend;
+  const { source, names } = backendCandidates(options, context);
+  if (names.length === 0) {
+    const platform = context.platform ?? process.platform;
+    throw new TapError(
+      TapErrorCode.UNSUPPORTED_PLATFORM,
+      `tapkit has no backend for platform ${platform}; use backend: 'mock' for an in-memory device`,
+    );
+  }
+  const failures: TapError[] = [];
+  for (const candidate of names) {
+    const label = typeof candidate === 'string' ? candidate : candidate.name;
+    let backend: TapBackend;
+    let probe: ProbeResult;
+    try {
+      backend = typeof candidate === 'string' ? await load(candidate) : candidate;
+      probe = await backend.probe();
+    } catch (error) {
+      failures.push(asTapError(error, label));
+      continue;
+    }
+    if (!probe.available) {
+      failures.push(probe.error);
+      continue;
+    }
+    // An available backend that fails to open is the user's answer: no silent fallback.
+    return backend.open(options);
+  }
+  if (source !== 'platform' && failures.length === 1) throw failures[0]!;
+  const list = failures.map((e) => `  - ${e.backend ?? '?'}: ${e.message}`).join('\n');
+  throw new TapError(
+    TapErrorCode.NO_BACKEND,
+    `no tapkit backend could be opened (${source === 'platform' ? 'platform list' : source}):\n${list}`,
+    { errors: failures },
+  );
+}
+
+function asTapError(error: unknown, backend: string): TapError {
+  if (isTapError(error)) {
+    return error.backend === undefined
+      ? new TapError(error.code, error.message, { ...error, cause: error, backend })
+      : error;
+  }
+  return new TapError(TapErrorCode.SYSTEM, `${backend}: ${String(error)}`, { cause: error, backend });
+}
+
+/** A helper for backends' probe(): an unavailable result carrying a TapError. */
+export function unavailable(backend: string, code: TapError['code'], reason: string, cause?: unknown): ProbeResult {
+  return {
+    available: false,
+    reason,
+    error: new TapError(code, `${backend}: ${reason}`, cause === undefined ? { backend } : { backend, cause }),
+  };
+}

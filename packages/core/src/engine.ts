@@ -1,0 +1,434 @@
+/**
+ * The shared device engine: turns any backend's {@link TapPort} into a {@link TapDevice}.
+ * Everything users can see — queueing, drops, backpressure, iteration, events, stats, close
+ * semantics, abort — is written here once.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { TapError, TapErrorCode } from './errors.js';
+import { EtherType } from './codec/ethernet.js';
+import type {
+  Frame,
+  PortSink,
+  ReadOptions,
+  TapCapabilities,
+  TapDevice,
+  TapDeviceEvents,
+  TapPort,
+  TapStats,
+} from './types.js';
+
+/** How the engine is set up for one device. */
+export interface EngineOptions {
+  /** The backend's name, reported as {@link TapDevice.backend}. */
+  readonly backend: string;
+  /** Receive queue bound in frames. Default 1024. */
+  readonly rxQueueFrames?: number;
+}
+
+const ETHERNET_HEADER = 14;
+const VLAN_TAG = 4;
+
+interface Waiter {
+  /** How many frames this reader takes: 1 for read(), up to max for readBatch(). */
+  readonly max: number;
+  readonly resolve: (frames: Frame[]) => void;
+  readonly reject: (error: TapError) => void;
+  readonly cleanup: () => void;
+}
+
+function abortError(what: string): TapError {
+  return new TapError(TapErrorCode.ABORTED, `${what} was aborted`);
+}
+
+/** Checks a frame against the device's limits; throws the TapError the contract names. */
+function checkFrame(frame: unknown, mtu: number): asserts frame is Frame {
+  if (!(frame instanceof Uint8Array)) {
+    throw new TapError(TapErrorCode.INVALID_ARGUMENT, `a frame must be a Uint8Array or Buffer, not ${typeof frame}`);
+  }
+  const length = frame.length;
+  if (length < ETHERNET_HEADER) {
+    throw new TapError(
+      TapErrorCode.FRAME_TOO_SHORT,
+      `frame of ${length} bytes is shorter than an Ethernet header (14 bytes)`,
+    );
+  }
+  const etherType = (frame[12]! << 8) | frame[13]!;
+  const tagged = etherType === EtherType.VLAN || etherType === EtherType.QinQ;
+  const limit = mtu + ETHERNET_HEADER + (tagged ? VLAN_TAG : 0);
+  if (length > limit) {
+    throw new TapError(
+      TapErrorCode.FRAME_TOO_LARGE,
+      `frame of ${length} bytes exceeds the device's limit of ${limit} bytes (MTU ${mtu} + ${limit - mtu} header)`,
+    );
+  }
+}
+
+class EngineDevice extends EventEmitter implements TapDevice, PortSink {
+  readonly name: string;
+  readonly backend: string;
+  readonly mtu: number;
+  readonly capabilities: TapCapabilities;
+  readonly #mac: Uint8Array;
+  readonly #port: TapPort;
+
+  // Receive ring: fixed capacity, no per-frame allocation.
+  readonly #ring: (Frame | undefined)[];
+  #head = 0;
+  #count = 0;
+  #paused = false;
+  readonly #waiters: Waiter[] = [];
+
+  #writeBlocked = false;
+  #drainWaiters: { resolve: () => void; reject: (e: TapError) => void }[] = [];
+
+  #rxFrames = 0;
+  #rxBytes = 0;
+  #txFrames = 0;
+  #txBytes = 0;
+  readonly #drops = new Map<string, number>();
+
+  /** Set when the device is closed (by the user) or gone (by the OS); reads then fail with it. */
+  #endError: TapError | undefined;
+  #closePromise: Promise<void> | undefined;
+
+  constructor(port: TapPort, options: EngineOptions) {
+    super();
+    this.#port = port;
+    this.name = port.name;
+    this.backend = options.backend;
+    this.mtu = port.mtu;
+    this.#mac = Uint8Array.from(port.mac);
+    this.capabilities = Object.freeze({ ...port.capabilities });
+    this.#ring = new Array<Frame | undefined>(options.rxQueueFrames ?? 1024);
+    // A 'frame' listener switches the device to flowing mode: hand it what is queued.
+    this.on('newListener', (event: string) => {
+      if (event === 'frame' && this.#count > 0) queueMicrotask(() => this.#flushToListeners());
+    });
+  }
+
+  get mac(): Uint8Array {
+    return Uint8Array.from(this.#mac);
+  }
+
+  get closed(): boolean {
+    return this.#endError !== undefined;
+  }
+
+  // ---- PortSink: called by the port ----
+
+  receive(frames: Frame[]): void {
+    if (this.#endError) return;
+    if (this.listenerCount('frame') > 0) {
+      for (const frame of frames) this.#countRx(frame);
+      for (const frame of frames) {
+        if (this.#endError) return; // a listener closed the device
+        this.emit('frame', frame);
+      }
+      return;
+    }
+    let i = 0;
+    const n = frames.length;
+    // Readers waiting now are served straight from the batch.
+    while (i < n && this.#waiters.length > 0) {
+      const waiter = this.#waiters.shift()!;
+      waiter.cleanup();
+      const take = Math.min(waiter.max, n - i);
+      const served = take === n && i === 0 ? frames : frames.slice(i, i + take);
+      for (const frame of served) this.#countRx(frame);
+      i += take;
+      waiter.resolve(served);
+    }
+    const capacity = this.#ring.length;
+    for (; i < n; i++) {
+      if (this.#count === capacity) {
+        this.#drop('rxQueueFull', n - i);
+        break;
+      }
+      const frame = frames[i]!;
+      this.#countRx(frame);
+      this.#ring[(this.#head + this.#count) % capacity] = frame;
+      this.#count++;
+    }
+    if (this.#count === capacity && !this.#paused && this.#port.pause) {
+      this.#paused = true;
+      this.#port.pause();
+    }
+  }
+
+  writable(): void {
+    if (!this.#writeBlocked) return;
+    this.#writeBlocked = false;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w.resolve();
+    this.emit('drain');
+  }
+
+  dropped(reason: string, count = 1): void {
+    this.#drop(reason, count);
+  }
+
+  gone(error: TapError): void {
+    if (this.#endError) return;
+    this.#end(error);
+    this.#closePromise = Promise.resolve(this.#port.close()).then(
+      () => this.#emitEnd(error),
+      () => this.#emitEnd(error),
+    );
+  }
+
+  error(error: TapError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  // ---- Reading ----
+
+  read(options?: ReadOptions): Promise<Frame> {
+    return this.#take(1, options, 'read()').then((frames) => frames[0]!);
+  }
+
+  readBatch(max = Number.MAX_SAFE_INTEGER, options?: ReadOptions): Promise<Frame[]> {
+    if (!Number.isInteger(max) || max < 1) {
+      return Promise.reject(
+        new TapError(TapErrorCode.INVALID_ARGUMENT, `readBatch(max): max must be a positive integer, not ${max}`),
+      );
+    }
+    return this.#take(max, options, 'readBatch()');
+  }
+
+  #take(max: number, options: ReadOptions | undefined, what: string): Promise<Frame[]> {
+    if (this.#count > 0) return Promise.resolve(this.#dequeue(max));
+    if (this.#endError) return Promise.reject(this.#endError);
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortError(what));
+    return new Promise<Frame[]>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const waiter: Waiter = {
+        max,
+        resolve,
+        reject,
+        cleanup: () => {
+          if (onAbort) signal!.removeEventListener('abort', onAbort);
+        },
+      };
+      if (signal) {
+        onAbort = () => {
+          const at = this.#waiters.indexOf(waiter);
+          if (at >= 0) this.#waiters.splice(at, 1);
+          reject(abortError(what));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #dequeue(max: number): Frame[] {
+    const capacity = this.#ring.length;
+    const take = Math.min(max, this.#count);
+    const out = new Array<Frame>(take);
+    for (let k = 0; k < take; k++) {
+      out[k] = this.#ring[this.#head]!;
+      this.#ring[this.#head] = undefined;
+      this.#head = (this.#head + 1) % capacity;
+    }
+    this.#count -= take;
+    // Resume the port once half the queue is free, not at the first free slot (hysteresis).
+    if (this.#paused && this.#count <= capacity >> 1 && !this.#endError) {
+      this.#paused = false;
+      this.#port.resume?.();
+    }
+    return out;
+  }
+
+  #flushToListeners(): void {
+    while (this.#count > 0 && this.listenerCount('frame') > 0 && !this.#endError) {
+      for (const frame of this.#dequeue(this.#count)) this.emit('frame', frame);
+    }
+  }
+
+  frames(options?: ReadOptions): AsyncIterableIterator<Frame> {
+    return this.#iterator((o) => this.read(o), options);
+  }
+
+  batches(options?: ReadOptions): AsyncIterableIterator<Frame[]> {
+    return this.#iterator((o) => this.readBatch(undefined, o), options);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Frame> {
+    return this.frames();
+  }
+
+  /** An iterator over `next`: ends when the device is closed by the user, throws otherwise. */
+  #iterator<T>(
+    next: (options: ReadOptions | undefined) => Promise<T>,
+    options: ReadOptions | undefined,
+  ): AsyncIterableIterator<T> {
+    let finished = false;
+    const done = { value: undefined, done: true } as IteratorReturnResult<undefined>;
+    const iterator: AsyncIterableIterator<T> = {
+      next: () => {
+        if (finished) return Promise.resolve(done);
+        return next(options).then(
+          (value) => ({ value, done: false }),
+          (error: unknown) => {
+            finished = true;
+            if (error instanceof TapError && error.code === TapErrorCode.CLOSED) return done;
+            throw error;
+          },
+        );
+      },
+      return: () => {
+        finished = true;
+        return Promise.resolve(done);
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  // ---- Writing ----
+
+  write(frame: Frame): boolean {
+    checkFrame(frame, this.mtu);
+    this.#checkOpen();
+    const ok = this.#send(() => this.#port.write(frame));
+    this.#txFrames++;
+    this.#txBytes += frame.length;
+    return ok;
+  }
+
+  writeBatch(frames: readonly Frame[]): boolean {
+    if (!Array.isArray(frames)) {
+      throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'writeBatch() takes an array of frames');
+    }
+    let bytes = 0;
+    for (const frame of frames) {
+      checkFrame(frame, this.mtu);
+      bytes += frame.length;
+    }
+    this.#checkOpen();
+    if (frames.length === 0) return !this.#writeBlocked;
+    const port = this.#port;
+    const ok = this.#send(() =>
+      port.writeBatch ? port.writeBatch(frames) : frames.reduce((acc, f) => port.write(f) && acc, true),
+    );
+    this.#txFrames += frames.length;
+    this.#txBytes += bytes;
+    return ok;
+  }
+
+  #send(write: () => boolean): boolean {
+    let accepted: boolean;
+    try {
+      accepted = write();
+    } catch (error) {
+      this.#drop('txError');
+      throw error;
+    }
+    if (!accepted) this.#writeBlocked = true;
+    return !this.#writeBlocked;
+  }
+
+  #checkOpen(): void {
+    if (this.#endError) {
+      throw this.#endError.code === TapErrorCode.CLOSED
+        ? new TapError(TapErrorCode.CLOSED, `cannot write: device ${this.name} is closed`)
+        : this.#endError;
+    }
+  }
+
+  drain(): Promise<void> {
+    if (this.#endError) return Promise.reject(this.#endError);
+    if (!this.#writeBlocked) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  // ---- Stats and the rest ----
+
+  #countRx(frame: Frame): void {
+    this.#rxFrames++;
+    this.#rxBytes += frame.length;
+  }
+
+  #drop(reason: string, count = 1): void {
+    this.#drops.set(reason, (this.#drops.get(reason) ?? 0) + count);
+  }
+
+  stats(): TapStats {
+    return {
+      rxFrames: this.#rxFrames,
+      rxBytes: this.#rxBytes,
+      txFrames: this.#txFrames,
+      txBytes: this.#txBytes,
+      drops: Object.fromEntries(this.#drops),
+    };
+  }
+
+  multicastGroups(): Promise<string[]> {
+    if (this.#endError) return Promise.reject(this.#endError);
+    return this.#port.multicastGroups ? this.#port.multicastGroups() : Promise.resolve([]);
+  }
+
+  unref(): this {
+    this.#port.unref?.();
+    return this;
+  }
+
+  ref(): this {
+    this.#port.ref?.();
+    return this;
+  }
+
+  close(): Promise<void> {
+    if (this.#closePromise) return this.#closePromise;
+    const error = new TapError(TapErrorCode.CLOSED, `device ${this.name} was closed`);
+    this.#end(error);
+    this.#closePromise = Promise.resolve()
+      .then(() => this.#port.close())
+      .finally(() => this.#emitEnd(undefined));
+    return this.#closePromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Moves to the closed state: queued frames are discarded and every waiter fails with `error`. */
+  #end(error: TapError): void {
+    this.#endError = error;
+    this.#ring.fill(undefined);
+    this.#count = 0;
+    const waiters = this.#waiters.splice(0);
+    for (const w of waiters) {
+      w.cleanup();
+      w.reject(error);
+    }
+    const drains = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const d of drains) d.reject(error);
+  }
+
+  #emitEnd(error: TapError | undefined): void {
+    if (error && this.listenerCount('error') > 0) this.emit('error', error);
+    this.emit('close', error);
+  }
+}
+
+/**
+ * Wraps a backend's port in the shared engine. The port is started at once.
+ *
+ * @example
+ * ```ts
+ * const device = createTapDevice(port, { backend: 'my-backend', rxQueueFrames: 1024 });
+ * ```
+ */
+export function createTapDevice(port: TapPort, options: EngineOptions): TapDevice {
+  const device = new EngineDevice(port, options);
+  port.start(device);
+  return device as TapDevice;
+}
+
+export type { TapDeviceEvents };

@@ -1,0 +1,267 @@
+import { describe, expect, it } from 'vitest';
+import { createTapDevice } from '../src/engine.js';
+import { TapError, TapErrorCode, isTapError } from '../src/errors.js';
+import type { Frame, PortSink, TapCapabilities, TapPort } from '../src/types.js';
+
+const capabilities: TapCapabilities = {
+  layer: 2,
+  minMtu: 68,
+  maxMtu: 9000,
+  multiQueue: false,
+  offload: false,
+  multicastGroups: false,
+  osInterface: false,
+};
+
+/** A port the test drives by hand: it records what the engine asks of it. */
+class FakePort implements TapPort {
+  readonly name = 'fake0';
+  readonly mac = Uint8Array.of(2, 0, 0, 0, 0, 1);
+  readonly mtu = 1500;
+  readonly capabilities = capabilities;
+  sink!: PortSink;
+  written: Frame[] = [];
+  accept = true;
+  paused = false;
+  pauses = 0;
+  resumes = 0;
+  closes = 0;
+  start(sink: PortSink): void {
+    this.sink = sink;
+  }
+  write(frame: Frame): boolean {
+    this.written.push(frame);
+    return this.accept;
+  }
+  pause(): void {
+    this.paused = true;
+    this.pauses++;
+  }
+  resume(): void {
+    this.paused = false;
+    this.resumes++;
+  }
+  close(): void {
+    this.closes++;
+  }
+}
+
+function frame(seq: number, length = 60, etherType = 0x0800): Frame {
+  const f = new Uint8Array(length);
+  f[12] = etherType >> 8;
+  f[13] = etherType & 0xff;
+  f[14] = seq;
+  return f;
+}
+
+function open(rxQueueFrames = 8) {
+  const port = new FakePort();
+  const device = createTapDevice(port, { backend: 'fake', rxQueueFrames });
+  return { port, device };
+}
+
+async function code(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return isTapError(error) ? error.code : `not a TapError: ${String(error)}`;
+  }
+}
+
+function thrownCode(action: () => unknown): string | undefined {
+  try {
+    action();
+    return undefined;
+  } catch (error) {
+    return isTapError(error) ? error.code : `not a TapError: ${String(error)}`;
+  }
+}
+
+describe('engine: receiving', () => {
+  it('serves a waiting read straight from the batch and queues the rest in order', async () => {
+    const { port, device } = open();
+    const first = device.read();
+    port.sink.receive([frame(1), frame(2), frame(3)]);
+    expect((await first)[14]).toBe(1);
+    expect((await device.read())[14]).toBe(2);
+    expect((await device.readBatch())[0]![14]).toBe(3);
+  });
+
+  it('bounds the queue: pauses the port when full, counts what still arrives, resumes at half', async () => {
+    const { port, device } = open(4);
+    port.sink.receive([frame(1), frame(2), frame(3), frame(4), frame(5), frame(6)]);
+    expect(port.paused).toBe(true);
+    expect(device.stats().drops).toEqual({ rxQueueFull: 2 });
+    expect(device.stats().rxFrames).toBe(4);
+    expect((await device.read())[14]).toBe(1);
+    expect(port.paused).toBe(true); // 3 of 4 still queued
+    expect((await device.read())[14]).toBe(2);
+    expect(port.paused).toBe(false);
+    expect(port.resumes).toBe(1);
+    const rest = await device.readBatch(10);
+    expect(rest.map((f) => f[14])).toEqual([3, 4]);
+  });
+
+  it('readBatch honours max and refuses a bad max', async () => {
+    const { port, device } = open();
+    port.sink.receive([frame(1), frame(2), frame(3)]);
+    expect((await device.readBatch(2)).length).toBe(2);
+    expect(await code(device.readBatch(0))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    expect(await code(device.readBatch(1.5))).toBe(TapErrorCode.INVALID_ARGUMENT);
+  });
+
+  it('switches to flowing mode while a frame listener is attached, handing over what was queued', async () => {
+    const { port, device } = open();
+    port.sink.receive([frame(1)]);
+    const seen: number[] = [];
+    const listener = (f: Frame) => seen.push(f[14]!);
+    device.on('frame', listener);
+    await Promise.resolve();
+    port.sink.receive([frame(2), frame(3)]);
+    expect(seen).toEqual([1, 2, 3]);
+    device.off('frame', listener);
+    port.sink.receive([frame(4)]);
+    expect((await device.read())[14]).toBe(4);
+  });
+
+  it('removes an aborted reader so it consumes no frame', async () => {
+    const { port, device } = open();
+    const controller = new AbortController();
+    const aborted = device.read({ signal: controller.signal });
+    controller.abort();
+    expect(await code(aborted)).toBe(TapErrorCode.ABORTED);
+    port.sink.receive([frame(9)]);
+    expect((await device.read())[14]).toBe(9);
+  });
+
+  it('iterates frames and batches, and ends iteration on close', async () => {
+    const { port, device } = open();
+    port.sink.receive([frame(1), frame(2)]);
+    const seen: number[] = [];
+    for await (const f of device) {
+      seen.push(f[14]!);
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual([1, 2]);
+    port.sink.receive([frame(3), frame(4)]);
+    const batches = device.batches();
+    expect((await batches.next()).value?.length).toBe(2);
+    const pending = batches.next();
+    await device.close();
+    expect(await pending).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe('engine: writing', () => {
+  it('checks frame sizes against the MTU, allowing 4 more bytes for an 802.1Q tag', () => {
+    const { port, device } = open();
+    expect(device.write(frame(1, 1514))).toBe(true);
+    expect(thrownCode(() => device.write(frame(1, 1515)))).toBe(TapErrorCode.FRAME_TOO_LARGE);
+    expect(device.write(frame(1, 1518, 0x8100))).toBe(true);
+    expect(thrownCode(() => device.write(frame(1, 1519, 0x8100)))).toBe(TapErrorCode.FRAME_TOO_LARGE);
+    expect(thrownCode(() => device.write(new Uint8Array(13)))).toBe(TapErrorCode.FRAME_TOO_SHORT);
+    expect(thrownCode(() => device.write(null as unknown as Frame))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    expect(thrownCode(() => device.writeBatch('x' as unknown as Frame[]))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    expect(port.written.length).toBe(2);
+    expect(device.stats()).toMatchObject({ txFrames: 2, txBytes: 1514 + 1518 });
+  });
+
+  it('validates a whole batch before sending any of it', () => {
+    const { port, device } = open();
+    expect(thrownCode(() => device.writeBatch([frame(1), frame(2, 9000)]))).toBe(TapErrorCode.FRAME_TOO_LARGE);
+    expect(port.written.length).toBe(0);
+    expect(device.writeBatch([frame(1), frame(2)])).toBe(true);
+    expect(port.written.length).toBe(2);
+  });
+
+  it('returns false when the port is over its high-water mark, and drain resolves on writable', async () => {
+    const { port, device } = open();
+    port.accept = false;
+    expect(device.write(frame(1))).toBe(false);
+    let drained = false;
+    let drainEvents = 0;
+    device.on('drain', () => drainEvents++);
+    const waiting = device.drain().then(() => (drained = true));
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    port.accept = true;
+    expect(device.write(frame(2))).toBe(false); // still blocked until the port says so
+    port.sink.writable();
+    await waiting;
+    expect(drainEvents).toBe(1);
+    expect(device.write(frame(3))).toBe(true);
+    await device.drain();
+  });
+
+  it('counts a write the port refuses and passes its error on; the device keeps working', () => {
+    const { port, device } = open();
+    port.write = () => {
+      throw new TapError(TapErrorCode.SYSTEM, 'refused');
+    };
+    expect(thrownCode(() => device.write(frame(1)))).toBe(TapErrorCode.SYSTEM);
+    expect(device.stats()).toMatchObject({ txFrames: 0, drops: { txError: 1 } });
+    port.write = FakePort.prototype.write.bind(port);
+    expect(device.write(frame(2))).toBe(true);
+  });
+});
+
+describe('engine: closing', () => {
+  it('rejects pending reads and drains with ERR_TAP_CLOSED, closes the port once, emits close', async () => {
+    const { port, device } = open();
+    port.accept = false;
+    device.write(frame(1));
+    const reading = device.read();
+    const draining = device.drain();
+    let closeEvents = 0;
+    device.on('close', (error) => {
+      expect(error).toBeUndefined();
+      closeEvents++;
+    });
+    await Promise.all([device.close(), device.close()]);
+    await device.close();
+    expect(await code(reading)).toBe(TapErrorCode.CLOSED);
+    expect(await code(draining)).toBe(TapErrorCode.CLOSED);
+    expect(port.closes).toBe(1);
+    expect(closeEvents).toBe(1);
+    expect(device.closed).toBe(true);
+    expect(thrownCode(() => device.write(frame(2)))).toBe(TapErrorCode.CLOSED);
+    port.sink.receive([frame(3)]); // a late batch is ignored
+    expect(await code(device.read())).toBe(TapErrorCode.CLOSED);
+  });
+
+  it('when the device goes away: reads and iterators fail with the port error, the port is released', async () => {
+    const { port, device } = open();
+    const reading = device.read();
+    const iterating = (async () => {
+      for await (const _ of device.frames()) {
+        /* nothing arrives */
+      }
+    })();
+    const errors: TapError[] = [];
+    device.on('error', (e) => errors.push(e));
+    const closed = new Promise((resolve) => device.once('close', resolve));
+    port.sink.gone(new TapError(TapErrorCode.DEVICE_GONE, 'interface deleted'));
+    expect(await code(reading)).toBe(TapErrorCode.DEVICE_GONE);
+    expect(await code(iterating)).toBe(TapErrorCode.DEVICE_GONE);
+    expect(thrownCode(() => device.write(frame(1)))).toBe(TapErrorCode.DEVICE_GONE);
+    expect((await closed) as TapError).toMatchObject({ code: TapErrorCode.DEVICE_GONE });
+    expect(errors.map((e) => e.code)).toEqual([TapErrorCode.DEVICE_GONE]);
+    await device.close();
+    expect(port.closes).toBe(1);
+  });
+
+  it('does not throw on device loss when nobody listens for errors', async () => {
+    const { port, device } = open();
+    port.sink.gone(new TapError(TapErrorCode.DEVICE_GONE, 'gone'));
+    await device.close();
+    expect(device.closed).toBe(true);
+  });
+
+  it('reports drops from the port by reason', () => {
+    const { port, device } = open();
+    port.sink.dropped('nonIp', 3);
+    port.sink.dropped('nonIp');
+    expect(device.stats().drops).toEqual({ nonIp: 4 });
+  });
+});

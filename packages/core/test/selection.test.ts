@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { backendCandidates, definePortBackend, openTap, unavailable } from '../src/backend.js';
+import { TapErrorCode, isTapError, TapError } from '../src/errors.js';
+import type { ProbeResult, TapBackend, TapPort } from '../src/types.js';
+
+/** A backend whose probe and open the test controls, recording what was opened. */
+function fakeBackend(name: string, probe: ProbeResult, opened: string[]): TapBackend {
+  return definePortBackend({
+    name,
+    limits: { minMtu: 68, maxMtu: 9000 },
+    probe: () => Promise.resolve(probe),
+    openPort(options): Promise<TapPort> {
+      opened.push(name);
+      return Promise.resolve({
+        name: options.name ?? `${name}0`,
+        mac: options.mac,
+        mtu: options.mtu,
+        capabilities: {
+          layer: 2,
+          minMtu: 68,
+          maxMtu: 9000,
+          multiQueue: false,
+          offload: false,
+          multicastGroups: false,
+          osInterface: false,
+        },
+        start() {},
+        write: () => true,
+        close: () => {
+          opened.push(`${name}:closed`);
+        },
+      });
+    },
+  });
+}
+
+const ok: ProbeResult = { available: true };
+const no = (name: string) => unavailable(name, TapErrorCode.PERMISSION_DENIED, 'not root');
+
+async function failure(promise: Promise<unknown>): Promise<TapError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isTapError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('backend selection', () => {
+  it('an explicit backend wins over TAPKIT_BACKEND and the platform list', async () => {
+    const opened: string[] = [];
+    const explicit = fakeBackend('explicit', ok, opened);
+    const load = (n: string) => Promise.resolve(fakeBackend(n, ok, opened));
+    const device = await openTap({ backend: explicit, env: { TAPKIT_BACKEND: 'env' } }, { platform: 'linux', load });
+    expect(device.backend).toBe('explicit');
+    expect(opened).toEqual(['explicit']);
+    await device.close();
+  });
+
+  it('uses TAPKIT_BACKEND before the platform list', async () => {
+    const opened: string[] = [];
+    const load = (n: string) => Promise.resolve(fakeBackend(n, ok, opened));
+    const device = await openTap({ env: { TAPKIT_BACKEND: ' mock ' } }, { platform: 'linux', load });
+    expect(device.backend).toBe('mock');
+    expect(backendCandidates({ env: { TAPKIT_BACKEND: '' } }, { platform: 'darwin' })).toEqual({
+      source: 'platform',
+      names: ['darwin-feth', 'darwin-utun'],
+    });
+    await device.close();
+  });
+
+  it('never falls back from an explicit backend that is unavailable', async () => {
+    const opened: string[] = [];
+    const load = (n: string) => Promise.resolve(fakeBackend(n, n === 'darwin-feth' ? no(n) : ok, opened));
+    const error = await failure(openTap({ backend: 'darwin-feth' }, { platform: 'darwin', load }));
+    expect(error.code).toBe(TapErrorCode.PERMISSION_DENIED);
+    expect(error.backend).toBe('darwin-feth');
+    expect(opened).toEqual([]);
+  });
+
+  it('walks the platform list in order and opens the first available backend', async () => {
+    const opened: string[] = [];
+    const load = (n: string) => Promise.resolve(fakeBackend(n, n === 'darwin-feth' ? no(n) : ok, opened));
+    const device = await openTap({}, { platform: 'darwin', load });
+    expect(device.backend).toBe('darwin-utun');
+    await device.close();
+  });
+
+  it('lists every backend tried and why when none can open', async () => {
+    const load = (n: string) =>
+      n === 'darwin-utun'
+        ? Promise.reject(new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, 'package missing'))
+        : Promise.resolve(fakeBackend(n, no(n), []));
+    const error = await failure(openTap({}, { platform: 'darwin', load }));
+    expect(error.code).toBe(TapErrorCode.NO_BACKEND);
+    expect(error.errors?.map((e) => [e.backend, e.code])).toEqual([
+      ['darwin-feth', TapErrorCode.PERMISSION_DENIED],
+      ['darwin-utun', TapErrorCode.BACKEND_NOT_INSTALLED],
+    ]);
+    expect(error.message).toContain('darwin-feth');
+    expect(error.message).toContain('package missing');
+  });
+
+  it('says so for a platform with no backend, and for an unknown backend name', async () => {
+    expect((await failure(openTap({}, { platform: 'aix' }))).code).toBe(TapErrorCode.UNSUPPORTED_PLATFORM);
+    expect((await failure(openTap({ backend: 'nope' }))).code).toBe(TapErrorCode.UNKNOWN_BACKEND);
+  });
+
+  it('an available backend whose open fails is reported, not replaced by the next', async () => {
+    const broken: TapBackend = {
+      name: 'darwin-feth',
+      probe: () => Promise.resolve(ok),
+      open: () => Promise.reject(new TapError(TapErrorCode.MTU_UNSUPPORTED, 'too big')),
+    };
+    const load = (n: string) => Promise.resolve(n === 'darwin-feth' ? broken : fakeBackend(n, ok, []));
+    expect((await failure(openTap({}, { platform: 'darwin', load }))).code).toBe(TapErrorCode.MTU_UNSUPPORTED);
+  });
+
+  it('aborts before opening, and closes a port that finished opening after an abort', async () => {
+    const opened: string[] = [];
+    const backend = fakeBackend('fake', ok, opened);
+    expect((await failure(openTap({ backend, signal: AbortSignal.abort() }))).code).toBe(TapErrorCode.ABORTED);
+    expect(opened).toEqual([]);
+    const controller = new AbortController();
+    const slow = definePortBackend({
+      name: 'slow',
+      limits: { minMtu: 68, maxMtu: 9000 },
+      probe: () => Promise.resolve(ok),
+      openPort(options) {
+        controller.abort(); // the user gives up while the OS call is under way
+        return Promise.resolve({
+          name: 'slow0',
+          mac: options.mac,
+          mtu: options.mtu,
+          capabilities: { layer: 2, minMtu: 68, maxMtu: 9000, multiQueue: false, offload: false, multicastGroups: false, osInterface: false },
+          start() {},
+          write: () => true,
+          close: () => {
+            opened.push('slow:closed');
+          },
+        });
+      },
+    });
+    expect((await failure(slow.open({ signal: controller.signal }))).code).toBe(TapErrorCode.ABORTED);
+    expect(opened).toContain('slow:closed');
+  });
+
+  it('validates options before the backend is asked to open anything', async () => {
+    const opened: string[] = [];
+    const backend = fakeBackend('fake', ok, opened);
+    expect((await failure(backend.open({ mtu: 67 }))).code).toBe(TapErrorCode.INVALID_OPTION);
+    expect((await failure(backend.open({ mtu: 9001 }))).code).toBe(TapErrorCode.MTU_UNSUPPORTED);
+    expect(opened).toEqual([]);
+  });
+});

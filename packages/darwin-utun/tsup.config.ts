@@ -1,4 +1,0 @@
-import { defineConfig } from 'tsup';
-import { packageConfig } from '../../tsup.config.base.js';
-
-export default defineConfig(packageConfig({ index: 'src/index.ts' }));
