@@ -59,7 +59,7 @@ export function checkDeviceMac(mac: unknown): Uint8Array {
   try {
     bytes = parseMac(mac as string | Uint8Array);
   } catch (error) {
-    throw invalid(`invalid MAC ${describe(mac)}: ${isTapError(error) ? error.message : String(error)}`, error);
+    throw invalid(isTapError(error) ? error.message : `invalid MAC ${describe(mac)}`, error);
   }
   if (isMulticastMac(bytes)) {
     throw invalid(`invalid MAC ${describe(mac)}: a device MAC must be unicast (lowest bit of the first byte clear)`);

@@ -1,0 +1,397 @@
+/**
+ * Whole-frame builders (Ethernet + ARP/IP + UDP/ICMP) for tests, mocks and demos, each writing
+ * every layer into one allocation; and {@link decodeFrame}, a one-shot decoder that never throws.
+ *
+ * IP addresses are bytes (see `parseIPv4Address` / `parseIPv6Address`); MACs may be strings.
+ * The IP version follows the address length: 4 bytes IPv4, 16 bytes IPv6.
+ *
+ * @module
+ */
+import { isTapError, TapError, TapErrorCode } from '../errors.js';
+import { ArpOp, parseArp, writeArp, type ArpPacket } from './arp.js';
+import {
+  ETHERNET_HEADER_LENGTH,
+  ETHERNET_MIN_FRAME_LENGTH,
+  EtherType,
+  parseEthernet,
+  VLAN_TAG_LENGTH,
+  writeEthernetHeader,
+  type EthernetFrame,
+  type VlanTag,
+} from './ethernet.js';
+import {
+  IcmpType,
+  parseIcmp,
+  parseIcmpEcho,
+  writeIcmpEcho,
+  type IcmpEcho,
+  type IcmpMessage,
+} from './icmp.js';
+import {
+  Icmpv6Type,
+  neighborMessageLength,
+  parseIcmpv6,
+  parseIcmpv6Echo,
+  parseNeighborAdvertisement,
+  parseNeighborSolicitation,
+  writeIcmpv6Echo,
+  writeNeighborAdvertisement,
+  writeNeighborSolicitation,
+  type Icmpv6Message,
+  type NeighborAdvertisement,
+  type NeighborSolicitation,
+} from './icmpv6.js';
+import { assertAddressPair, assertBytes, assertLength } from './internal.js';
+import {
+  IPv4Flags,
+  IpProtocol,
+  IPV4_HEADER_LENGTH,
+  parseIPv4,
+  writeIPv4Header,
+  type IPv4Packet,
+} from './ipv4.js';
+import {
+  IPV6_HEADER_LENGTH,
+  parseIPv6,
+  writeIPv6Header,
+  solicitedNodeMulticast,
+  type IPv6Packet,
+} from './ipv6.js';
+import { BROADCAST_MAC, ipv6MulticastMac, type MacInput } from './mac.js';
+import { parseUdp, UDP_HEADER_LENGTH, writeUdp, type UdpDatagram } from './udp.js';
+
+/** Link-layer options every frame builder takes. */
+export interface FrameOptions {
+  /** Add an 802.1Q tag. */
+  vlan?: VlanTag | undefined;
+  /** Zero-pad to 60 bytes as a NIC would. Default false. */
+  padTo60?: boolean | undefined;
+}
+
+function l2Length(opts: FrameOptions): number {
+  return opts.vlan === undefined ? ETHERNET_HEADER_LENGTH : ETHERNET_HEADER_LENGTH + VLAN_TAG_LENGTH;
+}
+
+/** Allocates the frame (the only allocation) and writes its Ethernet header. */
+function allocFrame(
+  opts: FrameOptions,
+  dst: MacInput,
+  src: MacInput,
+  etherType: number,
+  bodyLength: number,
+): Uint8Array {
+  const length = l2Length(opts) + bodyLength;
+  const out = new Uint8Array(opts.padTo60 === true ? Math.max(length, ETHERNET_MIN_FRAME_LENGTH) : length);
+  writeEthernetHeader(out, 0, { dst, src, etherType, vlan: opts.vlan });
+  return out;
+}
+
+
+// ---- ARP ----
+
+/** Options of {@link buildArpRequestFrame}. */
+export interface ArpRequestFrameOptions extends FrameOptions {
+  srcMac: MacInput;
+  srcIp: Uint8Array;
+  targetIp: Uint8Array;
+}
+
+/** A broadcast "who has `targetIp`? tell `srcIp`". */
+export function buildArpRequestFrame(opts: ArpRequestFrameOptions): Uint8Array {
+  const out = allocFrame(opts, BROADCAST_MAC, opts.srcMac, EtherType.ARP, 28);
+  writeArp(out, l2Length(opts), {
+    op: ArpOp.Request,
+    senderMac: opts.srcMac,
+    senderIp: opts.srcIp,
+    targetIp: opts.targetIp,
+  });
+  return out;
+}
+
+/** Options of {@link buildArpReplyFrame}: `src*` answers, `dst*` asked. */
+export interface ArpReplyFrameOptions extends FrameOptions {
+  srcMac: MacInput;
+  srcIp: Uint8Array;
+  dstMac: MacInput;
+  dstIp: Uint8Array;
+}
+
+/** A unicast "`srcIp` is at `srcMac`" to the asker. */
+export function buildArpReplyFrame(opts: ArpReplyFrameOptions): Uint8Array {
+  const out = allocFrame(opts, opts.dstMac, opts.srcMac, EtherType.ARP, 28);
+  writeArp(out, l2Length(opts), {
+    op: ArpOp.Reply,
+    senderMac: opts.srcMac,
+    senderIp: opts.srcIp,
+    targetMac: opts.dstMac,
+    targetIp: opts.dstIp,
+  });
+  return out;
+}
+
+/** The reply frame to a decoded `request`, from the owner (`mac`) of its target IP. */
+export function buildArpReplyFrameFor(
+  request: ArpPacket,
+  mac: MacInput,
+  opts: FrameOptions = {},
+): Uint8Array {
+  return buildArpReplyFrame({
+    ...opts,
+    srcMac: mac,
+    srcIp: request.targetIp,
+    dstMac: request.senderMac,
+    dstIp: request.senderIp,
+  });
+}
+
+// ---- IP ----
+
+/** Addressing common to the IP frame builders. */
+export interface IpFrameOptions extends FrameOptions {
+  srcMac: MacInput;
+  dstMac: MacInput;
+  /** 4 bytes for IPv4, 16 for IPv6. */
+  src: Uint8Array;
+  /** The same length as `src`. */
+  dst: Uint8Array;
+  /** TTL / hop limit. Default 64. */
+  ttl?: number | undefined;
+}
+
+/** Allocates the frame and writes Ethernet + IP headers; the caller writes `l4Length` bytes at {@link l4Offset}. */
+function allocIpFrame(opts: IpFrameOptions, protocol: number, l4Length: number): Uint8Array {
+  assertAddressPair(opts.src, opts.dst);
+  const v4 = opts.src.length === 4;
+  const ipLength = v4 ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH;
+  const out = allocFrame(
+    opts,
+    opts.dstMac,
+    opts.srcMac,
+    v4 ? EtherType.IPv4 : EtherType.IPv6,
+    ipLength + l4Length,
+  );
+  const ip = {
+    src: opts.src,
+    dst: opts.dst,
+    protocol,
+    nextHeader: protocol,
+    ttl: opts.ttl,
+    hopLimit: opts.ttl,
+  };
+  if (v4) writeIPv4Header(out, l2Length(opts), ip, l4Length);
+  else writeIPv6Header(out, l2Length(opts), ip, l4Length);
+  return out;
+}
+
+function l4Offset(opts: IpFrameOptions): number {
+  return l2Length(opts) + (opts.src.length === 4 ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH);
+}
+
+/** Options of {@link buildUdpFrame}. */
+export interface UdpFrameOptions extends IpFrameOptions {
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+}
+
+/** Ethernet + IPv4/IPv6 + UDP (checksums filled). */
+export function buildUdpFrame(opts: UdpFrameOptions): Uint8Array {
+  assertBytes(opts.payload, 'payload');
+  const out = allocIpFrame(opts, IpProtocol.UDP, UDP_HEADER_LENGTH + opts.payload.length);
+  writeUdp(out, l4Offset(opts), opts);
+  return out;
+}
+
+/** Options of {@link buildIcmpEchoFrame}. */
+export interface IcmpEchoFrameOptions extends IpFrameOptions {
+  /** `'request'`/`'reply'`, or the numeric type of the address family (8/0 or 128/129). */
+  type: 'request' | 'reply' | number;
+  identifier: number;
+  sequence: number;
+  data: Uint8Array;
+}
+
+/** Ethernet + IPv4 + ICMP echo, or Ethernet + IPv6 + ICMPv6 echo (by address length). */
+export function buildIcmpEchoFrame(opts: IcmpEchoFrameOptions): Uint8Array {
+  assertBytes(opts.data, 'data');
+  assertAddressPair(opts.src, opts.dst);
+  const v4 = opts.src.length === 4;
+  const out = allocIpFrame(opts, v4 ? IpProtocol.ICMP : IpProtocol.ICMPv6, 8 + opts.data.length);
+  const { type } = opts;
+  const echo = {
+    ...opts,
+    type:
+      type === 'request'
+        ? v4
+          ? IcmpType.EchoRequest
+          : Icmpv6Type.EchoRequest
+        : type === 'reply'
+          ? v4
+            ? IcmpType.EchoReply
+            : Icmpv6Type.EchoReply
+          : type,
+  };
+  if (v4) writeIcmpEcho(out, l4Offset(opts), echo);
+  else writeIcmpv6Echo(out, l4Offset(opts), echo);
+  return out;
+}
+
+// ---- neighbour discovery (IPv6; hop limit 255 as RFC 4861 requires) ----
+
+/** Options of {@link buildNeighborSolicitationFrame}. */
+export interface NeighborSolicitationFrameOptions extends FrameOptions {
+  srcMac: MacInput;
+  /** The sender's address; `::` for duplicate address detection (then no link-layer option). */
+  src: Uint8Array;
+  target: Uint8Array;
+  /** Default: the target's solicited-node multicast group. */
+  dst?: Uint8Array | undefined;
+  /** Default: the Ethernet group address of `dst`. */
+  dstMac?: MacInput | undefined;
+}
+
+/** Ethernet + IPv6 + neighbour solicitation "who has `target`?". */
+export function buildNeighborSolicitationFrame(opts: NeighborSolicitationFrameOptions): Uint8Array {
+  assertLength(opts.src, 16, 'src');
+  assertLength(opts.target, 16, 'target');
+  const dst = opts.dst ?? solicitedNodeMulticast(opts.target);
+  const unspecified = opts.src.every((b) => b === 0);
+  const frame = { ...opts, dst, dstMac: opts.dstMac ?? ipv6MulticastMac(dst), ttl: 255 };
+  const out = allocIpFrame(frame, IpProtocol.ICMPv6, neighborMessageLength(!unspecified));
+  writeNeighborSolicitation(out, l4Offset(frame), {
+    src: opts.src,
+    dst,
+    target: opts.target,
+    sourceLinkLayer: unspecified ? undefined : opts.srcMac,
+  });
+  return out;
+}
+
+/** Options of {@link buildNeighborAdvertisementFrame}. */
+export interface NeighborAdvertisementFrameOptions extends FrameOptions {
+  srcMac: MacInput;
+  src: Uint8Array;
+  /** Default ff02::1 (all nodes: an unsolicited advertisement). */
+  dst?: Uint8Array | undefined;
+  /** Default: the Ethernet group address of `dst`. */
+  dstMac?: MacInput | undefined;
+  target: Uint8Array;
+  /** Default `srcMac`; `null` to leave the option out. */
+  targetLinkLayer?: MacInput | null | undefined;
+  router?: boolean | undefined;
+  solicited: boolean;
+  override: boolean;
+}
+
+const ALL_NODES = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+
+/** Ethernet + IPv6 + neighbour advertisement "`target` is at `targetLinkLayer`". */
+export function buildNeighborAdvertisementFrame(opts: NeighborAdvertisementFrameOptions): Uint8Array {
+  const dst = opts.dst ?? ALL_NODES;
+  assertLength(dst, 16, 'dst');
+  const targetLinkLayer = opts.targetLinkLayer === null ? undefined : (opts.targetLinkLayer ?? opts.srcMac);
+  const frame = { ...opts, dst, dstMac: opts.dstMac ?? ipv6MulticastMac(dst), ttl: 255 };
+  const out = allocIpFrame(frame, IpProtocol.ICMPv6, neighborMessageLength(targetLinkLayer !== undefined));
+  writeNeighborAdvertisement(out, l4Offset(frame), { ...opts, dst, targetLinkLayer });
+  return out;
+}
+
+// ---- decoding ----
+
+/** The layers of a frame whose Ethernet header decoded. */
+export interface DecodedLayers {
+  eth: EthernetFrame;
+  arp?: ArpPacket;
+  ipv4?: IPv4Packet;
+  ipv6?: IPv6Packet;
+  udp?: UdpDatagram;
+  /** Any ICMPv4 message; `icmpEcho` too when it is an echo request/reply. */
+  icmp?: IcmpMessage;
+  icmpEcho?: IcmpEcho;
+  /** Any ICMPv6 message; one of the next three too when it is of that type. */
+  icmpv6?: Icmpv6Message;
+  icmpv6Echo?: IcmpEcho;
+  neighborSolicitation?: NeighborSolicitation;
+  neighborAdvertisement?: NeighborAdvertisement;
+  /** Why decoding stopped early: an inner layer was malformed. The layers above it are set. */
+  error?: TapError;
+}
+
+/** A frame too short for an Ethernet header (or not bytes at all). */
+export interface DecodeFailure {
+  eth: undefined;
+  error: TapError;
+}
+
+/** What {@link decodeFrame} returns: test `eth === undefined` to tell the two apart. */
+export type DecodedFrame = DecodedLayers | DecodeFailure;
+
+function asTapError(err: unknown): TapError {
+  if (isTapError(err)) return err;
+  // Parsers throw only TapErrors; this keeps decodeFrame's promise should one have a bug.
+  return new TapError(TapErrorCode.MALFORMED, `decodeFrame failed: ${String(err)}`, { cause: err });
+}
+
+/**
+ * Decodes as many layers as it can and never throws. Layers are set only when present and
+ * well-formed; when an inner layer is malformed, `error` says why and the outer layers stay.
+ * Checksums are not verified, IPv4 fragments and IPv6 extension headers are not followed
+ * (the IP layer is the last one set), and all fields are views into `frame`.
+ */
+export function decodeFrame(frame: Uint8Array): DecodedFrame {
+  let eth: EthernetFrame;
+  try {
+    eth = parseEthernet(frame);
+  } catch (err) {
+    return { eth: undefined, error: asTapError(err) };
+  }
+  const decoded: DecodedLayers = { eth };
+  try {
+    decodeNetwork(decoded, eth);
+  } catch (err) {
+    decoded.error = asTapError(err);
+  }
+  return decoded;
+}
+
+function decodeNetwork(d: DecodedLayers, eth: EthernetFrame): void {
+  switch (eth.etherType) {
+    case EtherType.ARP:
+      d.arp = parseArp(eth.payload);
+      return;
+    case EtherType.IPv4: {
+      const ip = (d.ipv4 = parseIPv4(eth.payload));
+      // Only an unfragmented packet carries a whole upper-layer message.
+      if (ip.fragmentOffset !== 0 || (ip.flags & IPv4Flags.MoreFragments) !== 0) return;
+      if (ip.protocol === IpProtocol.UDP) d.udp = parseUdp(ip.payload);
+      else if (ip.protocol === IpProtocol.ICMP) {
+        d.icmp = parseIcmp(ip.payload);
+        const echo = parseIcmpEcho(ip.payload);
+        if (echo !== undefined) d.icmpEcho = echo;
+      }
+      return;
+    }
+    case EtherType.IPv6: {
+      const ip = (d.ipv6 = parseIPv6(eth.payload));
+      if (ip.nextHeader === IpProtocol.UDP) d.udp = parseUdp(ip.payload);
+      else if (ip.nextHeader === IpProtocol.ICMPv6) decodeIcmpv6(d, ip.payload);
+      return;
+    }
+  }
+}
+
+function decodeIcmpv6(d: DecodedLayers, bytes: Uint8Array): void {
+  const msg = (d.icmpv6 = parseIcmpv6(bytes));
+  switch (msg.type) {
+    case Icmpv6Type.EchoRequest:
+    case Icmpv6Type.EchoReply:
+      d.icmpv6Echo = parseIcmpv6Echo(bytes)!; // defined: the type matched
+      return;
+    case Icmpv6Type.NeighborSolicitation:
+      d.neighborSolicitation = parseNeighborSolicitation(bytes)!;
+      return;
+    case Icmpv6Type.NeighborAdvertisement:
+      d.neighborAdvertisement = parseNeighborAdvertisement(bytes)!;
+      return;
+  }
+}
