@@ -8,7 +8,14 @@
 import { TapError, TapErrorCode, isTapError } from './errors.js';
 import { createTapDevice } from './engine.js';
 import { resolveOpenOptions, type MtuLimits } from './options.js';
-import type { ProbeResult, ResolvedOpenOptions, TapBackend, TapDevice, TapOpenOptions, TapPort } from './types.js';
+import type {
+  ProbeResult,
+  ResolvedOpenOptions,
+  TapBackend,
+  TapDevice,
+  TapOpenOptions,
+  TapPort,
+} from './types.js';
 
 /** What a backend author supplies to {@link definePortBackend}. */
 export interface PortBackendSpec<O extends TapOpenOptions> {
@@ -86,7 +93,9 @@ export async function loadBackend(name: string): Promise<TapBackend> {
     );
   }
   if (!mod.backend || typeof mod.backend.open !== 'function') {
-    throw new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, `${pkg} does not export a tapkit backend`, { backend: name });
+    throw new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, `${pkg} does not export a tapkit backend`, {
+      backend: name,
+    });
   }
   return mod.backend;
 }
@@ -103,10 +112,14 @@ export interface SelectionContext {
 export function backendCandidates(
   options: Pick<TapOpenOptions, 'backend' | 'env'> = {},
   context: SelectionContext = {},
-): { readonly source: 'explicit' | 'environment' | 'platform'; readonly names: readonly (string | TapBackend)[] } {
+): {
+  readonly source: 'explicit' | 'environment' | 'platform';
+  readonly names: readonly (string | TapBackend)[];
+} {
   if (options.backend !== undefined) return { source: 'explicit', names: [options.backend] };
   const fromEnv = (options.env ?? process.env)['TAPKIT_BACKEND'];
-  if (fromEnv !== undefined && fromEnv.trim() !== '') return { source: 'environment', names: [fromEnv.trim()] };
+  if (fromEnv !== undefined && fromEnv.trim() !== '')
+    return { source: 'environment', names: [fromEnv.trim()] };
   const platform = context.platform ?? process.platform;
   return { source: 'platform', names: PLATFORM_BACKENDS[platform] ?? [] };
 }
@@ -178,10 +191,19 @@ function asTapError(error: unknown, backend: string): TapError {
 }
 
 /** A helper for backends' probe(): an unavailable result carrying a TapError. */
-export function unavailable(backend: string, code: TapError['code'], reason: string, cause?: unknown): ProbeResult {
+export function unavailable(
+  backend: string,
+  code: TapError['code'],
+  reason: string,
+  cause?: unknown,
+): ProbeResult {
   return {
     available: false,
     reason,
-    error: new TapError(code, `${backend}: ${reason}`, cause === undefined ? { backend } : { backend, cause }),
+    error: new TapError(
+      code,
+      `${backend}: ${reason}`,
+      cause === undefined ? { backend } : { backend, cause },
+    ),
   };
 }

@@ -42,10 +42,16 @@ function abortError(what: string): TapError {
   return new TapError(TapErrorCode.ABORTED, `${what} was aborted`);
 }
 
+// Array.isArray as a plain boolean: its type guard would turn `readonly Frame[]` into any[].
+const isArray: (value: unknown) => boolean = Array.isArray;
+
 /** Checks a frame against the device's limits; throws the TapError the contract names. */
 function checkFrame(frame: unknown, mtu: number): asserts frame is Frame {
   if (!(frame instanceof Uint8Array)) {
-    throw new TapError(TapErrorCode.INVALID_ARGUMENT, `a frame must be a Uint8Array or Buffer, not ${typeof frame}`);
+    throw new TapError(
+      TapErrorCode.INVALID_ARGUMENT,
+      `a frame must be a Uint8Array or Buffer, not ${typeof frame}`,
+    );
   }
   const length = frame.length;
   if (length < ETHERNET_HEADER) {
@@ -192,7 +198,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readBatch(max = Number.MAX_SAFE_INTEGER, options?: ReadOptions): Promise<Frame[]> {
     if (!Number.isInteger(max) || max < 1) {
       return Promise.reject(
-        new TapError(TapErrorCode.INVALID_ARGUMENT, `readBatch(max): max must be a positive integer, not ${max}`),
+        new TapError(
+          TapErrorCode.INVALID_ARGUMENT,
+          `readBatch(max): max must be a positive integer, not ${max}`,
+        ),
       );
     }
     return this.#take(max, options, 'readBatch()');
@@ -301,7 +310,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   writeBatch(frames: readonly Frame[]): boolean {
-    if (!Array.isArray(frames)) {
+    if (!isArray(frames)) {
       throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'writeBatch() takes an array of frames');
     }
     let bytes = 0;
@@ -312,9 +321,12 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     this.#checkOpen();
     if (frames.length === 0) return !this.#writeBlocked;
     const port = this.#port;
-    const ok = this.#send(() =>
-      port.writeBatch ? port.writeBatch(frames) : frames.reduce((acc, f) => port.write(f) && acc, true),
-    );
+    const ok = this.#send(() => {
+      if (port.writeBatch) return port.writeBatch(frames);
+      let accepted = true;
+      for (const frame of frames) accepted = port.write(frame) && accepted;
+      return accepted;
+    });
     this.#txFrames += frames.length;
     this.#txBytes += bytes;
     return ok;
@@ -428,7 +440,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 export function createTapDevice(port: TapPort, options: EngineOptions): TapDevice {
   const device = new EngineDevice(port, options);
   port.start(device);
-  return device as TapDevice;
+  return device;
 }
 
 export type { TapDeviceEvents };

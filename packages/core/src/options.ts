@@ -62,7 +62,9 @@ export function checkDeviceMac(mac: unknown): Uint8Array {
     throw invalid(isTapError(error) ? error.message : `invalid MAC ${describe(mac)}`, error);
   }
   if (isMulticastMac(bytes)) {
-    throw invalid(`invalid MAC ${describe(mac)}: a device MAC must be unicast (lowest bit of the first byte clear)`);
+    throw invalid(
+      `invalid MAC ${describe(mac)}: a device MAC must be unicast (lowest bit of the first byte clear)`,
+    );
   }
   if (bytes.every((b) => b === 0)) throw invalid('invalid MAC 00:00:00:00:00:00: it must not be all zeros');
   return bytes;
@@ -73,7 +75,9 @@ export function parseCidr(cidr: unknown): InterfaceAddress {
   if (typeof cidr !== 'string') throw invalid(`invalid address ${describe(cidr)}: expected a CIDR string`);
   const slash = cidr.lastIndexOf('/');
   if (slash < 0) {
-    throw invalid(`invalid address ${JSON.stringify(cidr)}: add a prefix length, e.g. 10.0.0.1/24 or fd00::1/64`);
+    throw invalid(
+      `invalid address ${JSON.stringify(cidr)}: add a prefix length, e.g. 10.0.0.1/24 or fd00::1/64`,
+    );
   }
   const host = cidr.slice(0, slash);
   const prefixText = cidr.slice(slash + 1);
@@ -82,7 +86,10 @@ export function parseCidr(cidr: unknown): InterfaceAddress {
   try {
     address = family === 4 ? parseIPv4Address(host) : parseIPv6Address(host);
   } catch (error) {
-    throw invalid(`invalid address ${JSON.stringify(cidr)}: ${isTapError(error) ? error.message : String(error)}`, error);
+    throw invalid(
+      `invalid address ${JSON.stringify(cidr)}: ${isTapError(error) ? error.message : String(error)}`,
+      error,
+    );
   }
   const maxPrefix = family === 4 ? 32 : 128;
   const prefixLength = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
@@ -102,17 +109,24 @@ function describe(value: unknown): string {
  * Validates and normalises the options every backend shares. Throws `ERR_TAP_INVALID_OPTION`
  * (or `ERR_TAP_MTU_UNSUPPORTED`) naming the bad option; touches nothing outside the process.
  */
-export function resolveOpenOptions(options: TapOpenOptions | undefined, limits: MtuLimits): ResolvedOpenOptions {
+export function resolveOpenOptions(
+  options: TapOpenOptions | undefined,
+  limits: MtuLimits,
+): ResolvedOpenOptions {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
     throw invalid('open options must be an object');
   }
   const o = options ?? {};
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('signal must be an AbortSignal');
-  if (o.addresses !== undefined && !Array.isArray(o.addresses)) throw invalid('addresses must be an array of CIDR strings');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw invalid('signal must be an AbortSignal');
+  if (o.addresses !== undefined && !Array.isArray(o.addresses))
+    throw invalid('addresses must be an array of CIDR strings');
   if (o.up !== undefined && typeof o.up !== 'boolean') throw invalid('up must be a boolean');
   const rxQueueFrames = o.rxQueueFrames ?? DEFAULT_RX_QUEUE_FRAMES;
   if (!Number.isInteger(rxQueueFrames) || rxQueueFrames < 1 || rxQueueFrames > MAX_RX_QUEUE_FRAMES) {
-    throw invalid(`rxQueueFrames must be an integer from 1 to ${MAX_RX_QUEUE_FRAMES}, not ${String(o.rxQueueFrames)}`);
+    throw invalid(
+      `rxQueueFrames must be an integer from 1 to ${MAX_RX_QUEUE_FRAMES}, not ${String(o.rxQueueFrames)}`,
+    );
   }
   return Object.freeze({
     name: o.name === undefined ? undefined : checkInterfaceName(o.name),

@@ -162,14 +162,18 @@ describe('engine: writing', () => {
     expect(thrownCode(() => device.write(frame(1, 1519, 0x8100)))).toBe(TapErrorCode.FRAME_TOO_LARGE);
     expect(thrownCode(() => device.write(new Uint8Array(13)))).toBe(TapErrorCode.FRAME_TOO_SHORT);
     expect(thrownCode(() => device.write(null as unknown as Frame))).toBe(TapErrorCode.INVALID_ARGUMENT);
-    expect(thrownCode(() => device.writeBatch('x' as unknown as Frame[]))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    expect(thrownCode(() => device.writeBatch('x' as unknown as Frame[]))).toBe(
+      TapErrorCode.INVALID_ARGUMENT,
+    );
     expect(port.written.length).toBe(2);
     expect(device.stats()).toMatchObject({ txFrames: 2, txBytes: 1514 + 1518 });
   });
 
   it('validates a whole batch before sending any of it', () => {
     const { port, device } = open();
-    expect(thrownCode(() => device.writeBatch([frame(1), frame(2, 9000)]))).toBe(TapErrorCode.FRAME_TOO_LARGE);
+    expect(thrownCode(() => device.writeBatch([frame(1), frame(2, 9000)]))).toBe(
+      TapErrorCode.FRAME_TOO_LARGE,
+    );
     expect(port.written.length).toBe(0);
     expect(device.writeBatch([frame(1), frame(2)])).toBe(true);
     expect(port.written.length).toBe(2);

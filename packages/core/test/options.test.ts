@@ -44,20 +44,31 @@ describe('open options', () => {
 
   it('refuses MTUs outside 68–65535 as invalid, and outside the backend range as unsupported', () => {
     for (const mtu of [67, 65536, 1500.5, NaN, '1500']) {
-      expect(codeOf(() => resolveOpenOptions({ mtu: mtu as number }, limits))).toBe(TapErrorCode.INVALID_OPTION);
+      expect(codeOf(() => resolveOpenOptions({ mtu: mtu as number }, limits))).toBe(
+        TapErrorCode.INVALID_OPTION,
+      );
     }
     expect(codeOf(() => resolveOpenOptions({ mtu: 9001 }, limits))).toBe(TapErrorCode.MTU_UNSUPPORTED);
     expect(resolveOpenOptions({ mtu: 68 }, limits).mtu).toBe(68);
   });
 
   it('takes a MAC as a string or bytes; refuses multicast, all-zero and malformed ones', () => {
-    expect([...resolveOpenOptions({ mac: '02:AA:bb:cc:dd:ee' }, limits).mac]).toEqual([2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee]);
+    expect([...resolveOpenOptions({ mac: '02:AA:bb:cc:dd:ee' }, limits).mac]).toEqual([
+      2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
+    ]);
     const bytes = Uint8Array.of(2, 1, 2, 3, 4, 5);
     const resolved = resolveOpenOptions({ mac: bytes }, limits).mac;
     expect([...resolved]).toEqual([...bytes]);
     bytes[5] = 9;
     expect(resolved[5]).toBe(5); // a copy
-    for (const mac of ['01:00:5e:00:00:01', 'ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00', '02:00:00:00:00', 'zz:00:00:00:00:00', new Uint8Array(5)]) {
+    for (const mac of [
+      '01:00:5e:00:00:01',
+      'ff:ff:ff:ff:ff:ff',
+      '00:00:00:00:00:00',
+      '02:00:00:00:00',
+      'zz:00:00:00:00:00',
+      new Uint8Array(5),
+    ]) {
       expect(codeOf(() => resolveOpenOptions({ mac }, limits))).toBe(TapErrorCode.INVALID_OPTION);
     }
   });
@@ -68,19 +79,32 @@ describe('open options', () => {
     expect([...parseCidr('fe80::1/128').address.subarray(0, 2)]).toEqual([0xfe, 0x80]);
   });
 
-  it.each(['10.0.0.1', '10.0.0.1/33', '10.0.0.256/24', '10.0.0/24', 'fd00::1/129', 'fd00:::1/64', '10.0.0.1/-1', '10.0.0.1/2a', 'fd00::1/'])(
-    'refuses the address %j',
-    (cidr) => {
-      expect(codeOf(() => resolveOpenOptions({ addresses: [cidr] }, limits))).toBe(TapErrorCode.INVALID_OPTION);
-    },
-  );
+  it.each([
+    '10.0.0.1',
+    '10.0.0.1/33',
+    '10.0.0.256/24',
+    '10.0.0/24',
+    'fd00::1/129',
+    'fd00:::1/64',
+    '10.0.0.1/-1',
+    '10.0.0.1/2a',
+    'fd00::1/',
+  ])('refuses the address %j', (cidr) => {
+    expect(codeOf(() => resolveOpenOptions({ addresses: [cidr] }, limits))).toBe(TapErrorCode.INVALID_OPTION);
+  });
 
   it('refuses options of the wrong type', () => {
     expect(codeOf(() => resolveOpenOptions(5 as never, limits))).toBe(TapErrorCode.INVALID_OPTION);
-    expect(codeOf(() => resolveOpenOptions({ addresses: '10.0.0.1/24' as never }, limits))).toBe(TapErrorCode.INVALID_OPTION);
-    expect(codeOf(() => resolveOpenOptions({ up: 'yes' as never }, limits))).toBe(TapErrorCode.INVALID_OPTION);
+    expect(codeOf(() => resolveOpenOptions({ addresses: '10.0.0.1/24' as never }, limits))).toBe(
+      TapErrorCode.INVALID_OPTION,
+    );
+    expect(codeOf(() => resolveOpenOptions({ up: 'yes' as never }, limits))).toBe(
+      TapErrorCode.INVALID_OPTION,
+    );
     expect(codeOf(() => resolveOpenOptions({ rxQueueFrames: 0 }, limits))).toBe(TapErrorCode.INVALID_OPTION);
-    expect(codeOf(() => resolveOpenOptions({ signal: {} as never }, limits))).toBe(TapErrorCode.INVALID_OPTION);
+    expect(codeOf(() => resolveOpenOptions({ signal: {} as never }, limits))).toBe(
+      TapErrorCode.INVALID_OPTION,
+    );
   });
 });
 
@@ -98,9 +122,22 @@ describe('TapError', () => {
   });
 
   it('maps OS errors to stable codes, keeping errno, syscall and cause', () => {
-    const os = Object.assign(new Error('Operation not permitted'), { code: 'EPERM', errno: -1, syscall: 'ioctl' });
-    const error = fromSystemError(os, 'open tap0', { permissionHint: 'Needs CAP_NET_ADMIN.', backend: 'linux-tap' });
-    expect(error).toMatchObject({ code: TapErrorCode.PERMISSION_DENIED, errno: -1, syscall: 'ioctl', osCode: 'EPERM', backend: 'linux-tap' });
+    const os = Object.assign(new Error('Operation not permitted'), {
+      code: 'EPERM',
+      errno: -1,
+      syscall: 'ioctl',
+    });
+    const error = fromSystemError(os, 'open tap0', {
+      permissionHint: 'Needs CAP_NET_ADMIN.',
+      backend: 'linux-tap',
+    });
+    expect(error).toMatchObject({
+      code: TapErrorCode.PERMISSION_DENIED,
+      errno: -1,
+      syscall: 'ioctl',
+      osCode: 'EPERM',
+      backend: 'linux-tap',
+    });
     expect(error.message).toContain('CAP_NET_ADMIN');
     expect(error.cause).toBe(os);
     expect(fromSystemError({ code: 'EBUSY' }, 'x').code).toBe(TapErrorCode.NAME_IN_USE);

@@ -52,7 +52,10 @@ describe('backend selection', () => {
     const opened: string[] = [];
     const explicit = fakeBackend('explicit', ok, opened);
     const load = (n: string) => Promise.resolve(fakeBackend(n, ok, opened));
-    const device = await openTap({ backend: explicit, env: { TAPKIT_BACKEND: 'env' } }, { platform: 'linux', load });
+    const device = await openTap(
+      { backend: explicit, env: { TAPKIT_BACKEND: 'env' } },
+      { platform: 'linux', load },
+    );
     expect(device.backend).toBe('explicit');
     expect(opened).toEqual(['explicit']);
     await device.close();
@@ -114,13 +117,17 @@ describe('backend selection', () => {
       open: () => Promise.reject(new TapError(TapErrorCode.MTU_UNSUPPORTED, 'too big')),
     };
     const load = (n: string) => Promise.resolve(n === 'darwin-feth' ? broken : fakeBackend(n, ok, []));
-    expect((await failure(openTap({}, { platform: 'darwin', load }))).code).toBe(TapErrorCode.MTU_UNSUPPORTED);
+    expect((await failure(openTap({}, { platform: 'darwin', load }))).code).toBe(
+      TapErrorCode.MTU_UNSUPPORTED,
+    );
   });
 
   it('aborts before opening, and closes a port that finished opening after an abort', async () => {
     const opened: string[] = [];
     const backend = fakeBackend('fake', ok, opened);
-    expect((await failure(openTap({ backend, signal: AbortSignal.abort() }))).code).toBe(TapErrorCode.ABORTED);
+    expect((await failure(openTap({ backend, signal: AbortSignal.abort() }))).code).toBe(
+      TapErrorCode.ABORTED,
+    );
     expect(opened).toEqual([]);
     const controller = new AbortController();
     const slow = definePortBackend({
@@ -133,7 +140,15 @@ describe('backend selection', () => {
           name: 'slow0',
           mac: options.mac,
           mtu: options.mtu,
-          capabilities: { layer: 2, minMtu: 68, maxMtu: 9000, multiQueue: false, offload: false, multicastGroups: false, osInterface: false },
+          capabilities: {
+            layer: 2,
+            minMtu: 68,
+            maxMtu: 9000,
+            multiQueue: false,
+            offload: false,
+            multicastGroups: false,
+            osInterface: false,
+          },
           start() {},
           write: () => true,
           close: () => {

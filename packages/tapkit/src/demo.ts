@@ -113,7 +113,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await send(buildArpRequestFrame({ srcMac: mac, srcIp: selfIp, targetIp: peerIp }));
     const peerMac = await receive((frame) => {
       const { arp } = decodeFrame(frame);
-      return arp?.op === ArpOp.Reply && macEquals(arp.senderIp, peerIp) ? Uint8Array.from(arp.senderMac) : undefined;
+      return arp?.op === ArpOp.Reply && macEquals(arp.senderIp, peerIp)
+        ? Uint8Array.from(arp.senderMac)
+        : undefined;
     });
     if (!peerMac) throw new Error(`no ARP reply from ${PEER_IP} within ${timeoutMs} ms`);
     print(`ARP: ${PEER_IP} is at ${formatMac(peerMac)}`);
@@ -125,12 +127,23 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     for (let sequence = 1; sequence <= count; sequence++) {
       const started = performance.now();
       await send(
-        buildIcmpEchoFrame({ srcMac: mac, dstMac: peerMac, src: selfIp, dst: peerIp, type: 'request', identifier, sequence, data }),
+        buildIcmpEchoFrame({
+          srcMac: mac,
+          dstMac: peerMac,
+          src: selfIp,
+          dst: peerIp,
+          type: 'request',
+          identifier,
+          sequence,
+          data,
+        }),
       );
       const reply = await receive((frame) => {
         const d = decodeFrame(frame);
         const echo = d.icmpEcho;
-        return echo?.type === IcmpType.EchoReply && echo.identifier === identifier && echo.sequence === sequence
+        return echo?.type === IcmpType.EchoReply &&
+          echo.identifier === identifier &&
+          echo.sequence === sequence
           ? d
           : undefined;
       });
@@ -147,7 +160,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     }
 
     const loss = ((count - rttMs.length) / count) * 100;
-    print(`--- ${PEER_IP} ping statistics: ${count} transmitted, ${rttMs.length} received, ${loss.toFixed(0)}% loss`);
+    print(
+      `--- ${PEER_IP} ping statistics: ${count} transmitted, ${rttMs.length} received, ${loss.toFixed(0)}% loss`,
+    );
     const stats = device.stats();
     print(
       `device stats: rx ${stats.rxFrames} frames / ${stats.rxBytes} bytes, tx ${stats.txFrames} frames / ${stats.txBytes} bytes, drops ${JSON.stringify(stats.drops)}`,

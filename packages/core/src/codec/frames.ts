@@ -86,7 +86,6 @@ function allocFrame(
   return out;
 }
 
-
 // ---- ARP ----
 
 /** Options of {@link buildArpRequestFrame}. */

@@ -176,7 +176,10 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           assert.ok(frames.length >= 1 && frames.length <= 16);
           for (const f of frames) if (conformanceSeq(f) >= 0) seen.add(conformanceSeq(f));
         }
-        assert.deepEqual([...seen].sort((x, y) => x - y), batch.map((f) => conformanceSeq(f)));
+        assert.deepEqual(
+          [...seen].sort((x, y) => x - y),
+          batch.map((f) => conformanceSeq(f)),
+        );
       });
     });
 
