@@ -79,10 +79,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly #mac: Uint8Array;
   readonly #port: TapPort;
 
-  // Receive ring: fixed capacity, no per-frame allocation.
-  readonly #ring: (Frame | undefined)[];
+  // Receive queue: frames from #head on are unread. Bounded by #capacity, see receive().
+  #queue: Frame[] = [];
   #head = 0;
-  #count = 0;
+  readonly #capacity: number;
   #paused = false;
   readonly #waiters: Waiter[] = [];
 
@@ -107,10 +107,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     this.mtu = port.mtu;
     this.#mac = Uint8Array.from(port.mac);
     this.capabilities = Object.freeze({ ...port.capabilities });
-    this.#ring = new Array<Frame | undefined>(options.rxQueueFrames ?? 1024);
+    this.#capacity = options.rxQueueFrames ?? 1024;
     // A 'frame' listener switches the device to flowing mode: hand it what is queued.
     this.on('newListener', (event: string) => {
-      if (event === 'frame' && this.#count > 0) queueMicrotask(() => this.#flushToListeners());
+      if (event === 'frame' && this.#queued > 0) queueMicrotask(() => this.#flushToListeners());
     });
   }
 
@@ -146,18 +146,17 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       i += take;
       waiter.resolve(served);
     }
-    const capacity = this.#ring.length;
-    for (; i < n; i++) {
-      if (this.#count === capacity) {
-        this.#drop('rxQueueFull', n - i);
-        break;
-      }
-      const frame = frames[i]!;
+    // A port that can pause has already read the batch from the OS: keep all of it (up to twice
+    // the bound) and pause. A port that cannot pause loses what does not fit.
+    const room = (this.#port.pause ? 2 * this.#capacity : this.#capacity) - this.#queued;
+    const keep = Math.min(n - i, Math.max(room, 0));
+    for (let k = 0; k < keep; k++) {
+      const frame = frames[i + k]!;
       this.#countRx(frame);
-      this.#ring[(this.#head + this.#count) % capacity] = frame;
-      this.#count++;
+      this.#queue.push(frame);
     }
-    if (this.#count === capacity && !this.#paused && this.#port.pause) {
+    if (keep < n - i) this.#drop('rxQueueFull', n - i - keep);
+    if (this.#queued >= this.#capacity && !this.#paused && this.#port.pause) {
       this.#paused = true;
       this.#port.pause();
     }
@@ -208,7 +207,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   #take(max: number, options: ReadOptions | undefined, what: string): Promise<Frame[]> {
-    if (this.#count > 0) return Promise.resolve(this.#dequeue(max));
+    if (this.#queued > 0) return Promise.resolve(this.#dequeue(max));
     if (this.#endError) return Promise.reject(this.#endError);
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortError(what));
@@ -234,18 +233,23 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     });
   }
 
+  get #queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
   #dequeue(max: number): Frame[] {
-    const capacity = this.#ring.length;
-    const take = Math.min(max, this.#count);
-    const out = new Array<Frame>(take);
-    for (let k = 0; k < take; k++) {
-      out[k] = this.#ring[this.#head]!;
-      this.#ring[this.#head] = undefined;
-      this.#head = (this.#head + 1) % capacity;
+    const take = Math.min(max, this.#queued);
+    const out = this.#queue.slice(this.#head, this.#head + take);
+    this.#head += take;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head); // reclaim the read part now and then
+      this.#head = 0;
     }
-    this.#count -= take;
-    // Resume the port once half the queue is free, not at the first free slot (hysteresis).
-    if (this.#paused && this.#count <= capacity >> 1 && !this.#endError) {
+    // Resume the port once half the bound is free, not at the first free slot (hysteresis).
+    if (this.#paused && this.#queued <= this.#capacity >> 1 && !this.#endError) {
       this.#paused = false;
       this.#port.resume?.();
     }
@@ -253,8 +257,8 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   #flushToListeners(): void {
-    while (this.#count > 0 && this.listenerCount('frame') > 0 && !this.#endError) {
-      for (const frame of this.#dequeue(this.#count)) this.emit('frame', frame);
+    while (this.#queued > 0 && this.listenerCount('frame') > 0 && !this.#endError) {
+      for (const frame of this.#dequeue(this.#queued)) this.emit('frame', frame);
     }
   }
 
@@ -303,10 +307,16 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   write(frame: Frame): boolean {
     checkFrame(frame, this.mtu);
     this.#checkOpen();
-    const ok = this.#send(() => this.#port.write(frame));
+    let accepted: boolean;
+    try {
+      accepted = this.#port.write(frame);
+    } catch (error) {
+      this.#drop('txError');
+      throw error;
+    }
     this.#txFrames++;
     this.#txBytes += frame.length;
-    return ok;
+    return this.#accepted(accepted);
   }
 
   writeBatch(frames: readonly Frame[]): boolean {
@@ -321,25 +331,21 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     this.#checkOpen();
     if (frames.length === 0) return !this.#writeBlocked;
     const port = this.#port;
-    const ok = this.#send(() => {
-      if (port.writeBatch) return port.writeBatch(frames);
-      let accepted = true;
-      for (const frame of frames) accepted = port.write(frame) && accepted;
-      return accepted;
-    });
-    this.#txFrames += frames.length;
-    this.#txBytes += bytes;
-    return ok;
-  }
-
-  #send(write: () => boolean): boolean {
-    let accepted: boolean;
+    let accepted = true;
     try {
-      accepted = write();
+      if (port.writeBatch) accepted = port.writeBatch(frames);
+      else for (const frame of frames) accepted = port.write(frame) && accepted;
     } catch (error) {
       this.#drop('txError');
       throw error;
     }
+    this.#txFrames += frames.length;
+    this.#txBytes += bytes;
+    return this.#accepted(accepted);
+  }
+
+  /** Records the port's answer; the device stays blocked until the port says it is writable. */
+  #accepted(accepted: boolean): boolean {
     if (!accepted) this.#writeBlocked = true;
     return !this.#writeBlocked;
   }
@@ -411,8 +417,8 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   /** Moves to the closed state: queued frames are discarded and every waiter fails with `error`. */
   #end(error: TapError): void {
     this.#endError = error;
-    this.#ring.fill(undefined);
-    this.#count = 0;
+    this.#queue = [];
+    this.#head = 0;
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) {
       w.cleanup();

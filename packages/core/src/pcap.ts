@@ -77,13 +77,14 @@ function writeGlobalHeader(out: Uint8Array, r: Resolved): void {
   put32le(out, 20, r.linkType);
 }
 
-// Wall-clock time with hrtime's resolution: Date gives the epoch once, hrtime the progress.
-let epochAnchorNs: bigint | undefined;
-
-/** Nanoseconds since the epoch: Date.now() anchored at first use, advanced by process.hrtime. */
+/**
+ * Nanoseconds since the epoch: the process's time origin (µs, exact in a double) plus the
+ * monotonic clock since then — wall-clock dates with the monotonic clock's resolution.
+ */
 export function pcapNowNs(): bigint {
-  epochAnchorNs ??= BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
-  return epochAnchorNs + process.hrtime.bigint();
+  return (
+    BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n + BigInt(Math.round(performance.now() * 1e6))
+  );
 }
 
 /** Checks a record's inputs; returns [capturedLength, originalLength]. */

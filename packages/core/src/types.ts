@@ -54,7 +54,11 @@ export interface TapOpenOptions {
   addresses?: readonly string[];
   /** Bring the interface up. Default true. */
   up?: boolean;
-  /** Receive queue bound, in frames. When full, the backend is paused or frames dropped. Default 1024. */
+  /**
+   * Receive queue bound, in frames. Default 1024. When it is reached the backend is paused (the
+   * OS then queues or drops, as a NIC would); frames already read keep coming, up to twice the
+   * bound, beyond which — and for backends that cannot pause — they are dropped as `rxQueueFull`.
+   */
   rxQueueFrames?: number;
   /** Abort the open. */
   signal?: AbortSignal;
@@ -125,7 +129,7 @@ export interface TapDeviceEvents {
  * Reading: `await dev.read()`, `for await (const frame of dev)`, `dev.readBatch()`, or
  * `dev.on('frame', …)`. Received frames wait in a bounded queue ({@link TapOpenOptions.rxQueueFrames});
  * when it is full the backend is paused (the OS then queues or drops, as a NIC would) and frames
- * that still arrive are counted as `rxQueueFull` drops.
+ * that cannot be kept are counted as `rxQueueFull` drops.
  *
  * Writing: `dev.write(frame)` accepts the frame synchronously and returns `false` when the write
  * queue is over its high-water mark — then `await dev.drain()` before writing more, as with

@@ -88,19 +88,29 @@ describe('engine: receiving', () => {
     expect((await device.readBatch())[0]![14]).toBe(3);
   });
 
-  it('bounds the queue: pauses the port when full, counts what still arrives, resumes at half', async () => {
+  it('bounds the queue: keeps a batch the port already read, pauses, resumes at half', async () => {
     const { port, device } = open(4);
     port.sink.receive([frame(1), frame(2), frame(3), frame(4), frame(5), frame(6)]);
     expect(port.paused).toBe(true);
-    expect(device.stats().drops).toEqual({ rxQueueFull: 2 });
-    expect(device.stats().rxFrames).toBe(4);
-    expect((await device.read())[14]).toBe(1);
+    expect(device.stats().drops).toEqual({});
+    expect(device.stats().rxFrames).toBe(6);
+    port.sink.receive([frame(7), frame(8), frame(9)]); // a batch in flight past the pause
+    expect(device.stats().drops).toEqual({ rxQueueFull: 1 }); // hard bound: twice the queue
+    expect((await device.readBatch(5)).map((f) => f[14])).toEqual([1, 2, 3, 4, 5]);
     expect(port.paused).toBe(true); // 3 of 4 still queued
-    expect((await device.read())[14]).toBe(2);
+    expect((await device.read())[14]).toBe(6);
     expect(port.paused).toBe(false);
     expect(port.resumes).toBe(1);
-    const rest = await device.readBatch(10);
-    expect(rest.map((f) => f[14])).toEqual([3, 4]);
+    expect((await device.readBatch(10)).map((f) => f[14])).toEqual([7, 8]);
+  });
+
+  it('drops what does not fit when the port cannot pause, counting it', async () => {
+    const port = new FakePort();
+    (port as { pause?: unknown }).pause = undefined;
+    const device = createTapDevice(port, { backend: 'fake', rxQueueFrames: 2 });
+    port.sink.receive([frame(1), frame(2), frame(3)]);
+    expect(device.stats()).toMatchObject({ rxFrames: 2, drops: { rxQueueFull: 1 } });
+    expect((await device.readBatch()).map((f) => f[14])).toEqual([1, 2]);
   });
 
   it('readBatch honours max and refuses a bad max', async () => {
