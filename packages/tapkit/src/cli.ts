@@ -43,11 +43,10 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tapkit demo: --count must be an integer from 1 to 10000\n`);
     return 2;
   }
-  const options: Parameters<typeof runDemo>[0] = { count };
   const result = await runDemo({
-    ...options,
-    ...(values.backend === undefined ? {} : { backend: values.backend }),
-    ...(values.pcap === undefined ? {} : { pcapPath: values.pcap }),
+    count,
+    ...(values.backend !== undefined && { backend: values.backend }),
+    ...(values.pcap !== undefined && { pcapPath: values.pcap }),
   });
   return result.rttMs.length > 0 ? 0 : 1;
 }

@@ -15,7 +15,6 @@ import {
   createPcapFile,
   decodeFrame,
   formatMac,
-  macEquals,
   openTap,
   parseIPv4Address,
   type Frame,
@@ -55,6 +54,8 @@ export interface DemoResult {
 const SELF_IP = '10.77.0.1';
 const PEER_IP = '10.77.0.2';
 
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+
 /** Runs the demo; resolves with what it saw, rejects with a TapError when the device cannot open. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const backendName = options.backend ?? 'mock';
@@ -87,23 +88,26 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
   /** Reads frames, answering ARP for our own address, until `match` accepts one or time runs out. */
   async function receive<T>(match: (frame: Frame) => T | undefined): Promise<T | undefined> {
-    const signal = AbortSignal.timeout(timeoutMs);
-    for (;;) {
-      let frame: Frame;
-      try {
-        frame = await device.read({ signal });
-      } catch (error) {
-        if (signal.aborted) return undefined;
-        throw error;
+    // A ref'd timer (AbortSignal.timeout's is not): the mock holds no handle to keep us alive.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      for (;;) {
+        const frame = await device.read({ signal: controller.signal });
+        record(frame);
+        const d = decodeFrame(frame);
+        if (d.arp?.op === ArpOp.Request && sameBytes(d.arp.targetIp, selfIp)) {
+          await send(buildArpReplyFrameFor(d.arp, mac));
+          continue;
+        }
+        const hit = match(frame);
+        if (hit !== undefined) return hit;
       }
-      record(frame);
-      const d = decodeFrame(frame);
-      if (d.arp?.op === ArpOp.Request && macEquals(d.arp.targetIp, selfIp)) {
-        await send(buildArpReplyFrameFor(d.arp, mac));
-        continue;
-      }
-      const hit = match(frame);
-      if (hit !== undefined) return hit;
+    } catch (error) {
+      if (controller.signal.aborted) return undefined;
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -113,7 +117,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     await send(buildArpRequestFrame({ srcMac: mac, srcIp: selfIp, targetIp: peerIp }));
     const peerMac = await receive((frame) => {
       const { arp } = decodeFrame(frame);
-      return arp?.op === ArpOp.Reply && macEquals(arp.senderIp, peerIp)
+      return arp?.op === ArpOp.Reply && sameBytes(arp.senderIp, peerIp)
         ? Uint8Array.from(arp.senderMac)
         : undefined;
     });

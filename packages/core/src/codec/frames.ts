@@ -316,11 +316,13 @@ export interface DecodedLayers {
   error?: TapError;
 }
 
-/** A frame too short for an Ethernet header (or not bytes at all). */
-export interface DecodeFailure {
-  eth: undefined;
-  error: TapError;
-}
+/**
+ * A frame too short for an Ethernet header (or not bytes at all). Every layer is absent, so
+ * `decodeFrame(f).arp` and the like can be read without narrowing first.
+ */
+export type DecodeFailure = { eth: undefined; error: TapError } & {
+  [K in Exclude<keyof DecodedLayers, 'eth' | 'error'>]?: undefined;
+};
 
 /** What {@link decodeFrame} returns: test `eth === undefined` to tell the two apart. */
 export type DecodedFrame = DecodedLayers | DecodeFailure;
