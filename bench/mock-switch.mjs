@@ -1,6 +1,6 @@
 // Mock switch throughput: frames/s from one mock device to another through the virtual switch,
 // written the way a user would (write until false, await drain; read in batches), against a
-// baseline in the same run: a plain JS loop that copies the same buffers into a queue and hands
+// baseline in the same run: a plain JS loop that copies the same buffers (Buffer.from, pooled) into a queue and hands
 // them to a consumer a batch per tick — the least any in-memory hand-over costs.
 import { createMockNetwork } from '@tapkit/mock';
 
@@ -32,7 +32,7 @@ async function baseline(size) {
     };
     let sent = 0;
     const produce = () => {
-      for (let i = 0; i < 256 && sent < FRAMES; i++, sent++) queue.push(frame.slice());
+      for (let i = 0; i < 256 && sent < FRAMES; i++, sent++) queue.push(Buffer.from(frame));
       if (sent < FRAMES) setImmediate(produce);
     };
     produce();
