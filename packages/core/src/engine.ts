@@ -207,10 +207,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   #take(max: number, options: ReadOptions | undefined, what: string): Promise<Frame[]> {
-    if (this.#queued > 0) return Promise.resolve(this.#dequeue(max));
-    if (this.#endError) return Promise.reject(this.#endError);
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortError(what));
+    if (this.#queued > 0) return Promise.resolve(this.#dequeue(max));
+    if (this.#endError) return Promise.reject(this.#endError);
     return new Promise<Frame[]>((resolve, reject) => {
       let onAbort: (() => void) | undefined;
       const waiter: Waiter = {

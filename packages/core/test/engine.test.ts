@@ -142,6 +142,8 @@ describe('engine: receiving', () => {
     controller.abort();
     expect(await code(aborted)).toBe(TapErrorCode.ABORTED);
     port.sink.receive([frame(9)]);
+    // An already-aborted signal is refused even when a frame is waiting, and takes none.
+    expect(await code(device.read({ signal: AbortSignal.abort() }))).toBe(TapErrorCode.ABORTED);
     expect((await device.read())[14]).toBe(9);
   });
 

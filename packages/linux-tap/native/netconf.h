@@ -1,0 +1,17 @@
+// Interface configuration by ioctl on a datagram socket: MTU, MAC, flags, addresses.
+#pragma once
+
+#include <napi.h>
+
+namespace tapkit {
+
+// setMtu(name, mtu)
+void SetMtu(const Napi::CallbackInfo& info);
+// setMac(name, mac: Uint8Array(6))
+void SetMac(const Napi::CallbackInfo& info);
+// setUp(name, up: boolean)
+void SetUp(const Napi::CallbackInfo& info);
+// addAddress(name, family: 4 | 6, address: Uint8Array(4 | 16), prefixLength, label?: string)
+void AddAddress(const Napi::CallbackInfo& info);
+
+}  // namespace tapkit

@@ -1,0 +1,429 @@
+#include "tap_handle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "errors.h"
+
+namespace tapkit {
+namespace {
+
+// A read offers the slab's free tail plus this spill area, so a frame larger than expected
+// (the MTU was raised behind our back) arrives whole instead of truncated. 64 KiB and a VLAN
+// tag cover anything a tap or tun without offloads delivers.
+constexpr size_t kSpillBytes = 65536 + 64;
+constexpr uint32_t kMaxBatchFrames = 4096;
+constexpr size_t kMaxSlabBytes = 64 * 1024 * 1024;
+
+Napi::Function FunctionOption(Napi::Object options, const char* key) {
+  Napi::Value value = options.Get(key);
+  if (!value.IsFunction()) {
+    throw Napi::TypeError::New(options.Env(), std::string("options.") + key + " must be a function");
+  }
+  return value.As<Napi::Function>();
+}
+
+uint32_t UintOption(Napi::Object options, const char* key, uint32_t min, uint32_t max) {
+  Napi::Value value = options.Get(key);
+  double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
+  if (!(number >= min && number <= max) || number != static_cast<uint32_t>(number)) {
+    throw Napi::RangeError::New(options.Env(), std::string("options.") + key + " must be an integer in " +
+                                                   std::to_string(min) + "-" + std::to_string(max));
+  }
+  return static_cast<uint32_t>(number);
+}
+
+// The bytes of a Uint8Array (or Buffer), with one N-API call; false for anything else. The
+// write path uses this instead of node-addon-api's wrappers, which make four calls per frame.
+bool Uint8Bytes(napi_env env, napi_value value, uint8_t** data, size_t* length) {
+  napi_typedarray_type type;
+  void* bytes = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, length, &bytes, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_uint8_array) return false;
+  *data = static_cast<uint8_t*>(bytes);
+  return true;
+}
+
+std::string StringOption(Napi::Object options, const char* key, const char* fallback) {
+  Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsString()) {
+    throw Napi::TypeError::New(options.Env(), std::string("options.") + key + " must be a string");
+  }
+  return value.As<Napi::String>();
+}
+
+// Opens `path` (/dev/net/tun) and attaches it to a tap/tun interface; returns the fd and
+// stores the kernel's name for the interface (it expands `%d`).
+int OpenTun(Napi::Env env, Napi::Object options, std::string* name) {
+  std::string path = StringOption(options, "path", "/dev/net/tun");
+  std::string mode = StringOption(options, "mode", "tap");
+  std::string requested = StringOption(options, "name", "");
+  if (mode != "tap" && mode != "tun") throw Napi::TypeError::New(env, "options.mode must be 'tap' or 'tun'");
+  if (requested.size() >= IFNAMSIZ) throw Napi::TypeError::New(env, "options.name must be at most 15 bytes");
+
+  FdGuard fd(open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) throw ErrnoError(env, errno, "open", path);
+
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, requested.data(), requested.size());
+  ifr.ifr_flags = static_cast<short>((mode == "tun" ? IFF_TUN : IFF_TAP) | IFF_NO_PI);
+  if (options.Get("multiQueue").ToBoolean()) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  // Exclusive: fail with EBUSY if the name exists, instead of attaching to (or, for another
+  // kind of interface, failing with EINVAL on) whatever has it.
+  if (options.Get("exclusive").ToBoolean()) ifr.ifr_flags |= static_cast<short>(IFF_TUN_EXCL);
+  if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", requested, "TUNSETIFF");
+
+  name->assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  return fd.release();
+}
+
+}  // namespace
+
+Napi::Function TapHandle::Define(Napi::Env env) {
+  return DefineClass(env, "TapHandle",
+                     {
+                         InstanceAccessor<&TapHandle::GetName>("name"),
+                         InstanceMethod<&TapHandle::Write>("write"),
+                         InstanceMethod<&TapHandle::WriteBatch>("writeBatch"),
+                         InstanceMethod<&TapHandle::Resume>("resume"),
+                         InstanceMethod<&TapHandle::Pause>("pause"),
+                         InstanceMethod<&TapHandle::RefLoop>("ref"),
+                         InstanceMethod<&TapHandle::UnrefLoop>("unref"),
+                         InstanceMethod<&TapHandle::Close>("close"),
+                     });
+}
+
+// new TapHandle({ name?, mode?, multiQueue?, exclusive?, path? | fd, batchFrames, offsets,
+//                 frameReserve, slabBytes, onRead, onDrain, onError })
+TapHandle::TapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapHandle>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  Napi::Object options = info[0].As<Napi::Object>();
+
+  // Everything that can throw without holding an OS resource comes first.
+  onRead_ = Napi::Persistent(FunctionOption(options, "onRead"));
+  onDrain_ = Napi::Persistent(FunctionOption(options, "onDrain"));
+  onError_ = Napi::Persistent(FunctionOption(options, "onError"));
+  batchFrames_ = UintOption(options, "batchFrames", 1, kMaxBatchFrames);
+  frameReserve_ = UintOption(options, "frameReserve", 1, kSpillBytes);
+  slabBytes_ = UintOption(options, "slabBytes", static_cast<uint32_t>(frameReserve_), kMaxSlabBytes);
+  Napi::Value offsets = options.Get("offsets");
+  if (!offsets.IsTypedArray() || offsets.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      offsets.As<Napi::Uint32Array>().ElementLength() < batchFrames_ + 1) {
+    throw Napi::TypeError::New(env, "options.offsets must be a Uint32Array of batchFrames + 1 elements");
+  }
+  offsetsRef_ = Napi::Persistent(offsets.As<Napi::Uint32Array>());
+  offsets_ = offsets.As<Napi::Uint32Array>().Data();
+  spill_.reset(new uint8_t[kSpillBytes]);
+  async_ = std::make_unique<Napi::AsyncContext>(env, "TapHandle", Value());
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "no event loop for this environment");
+  }
+
+  int raw = -1;
+  if (options.Get("fd").IsUndefined()) {
+    raw = OpenTun(env, options, &name_);
+  } else {
+    // An fd opened elsewhere (a queue passed in by a privileged helper; a socketpair in tests).
+    // The handle owns it from here on.
+    raw = static_cast<int>(UintOption(options, "fd", 0, INT32_MAX));
+    int flags = fcntl(raw, F_GETFL);
+    if (flags < 0 || fcntl(raw, F_SETFL, flags | O_NONBLOCK) < 0) throw ErrnoError(env, errno, "fcntl");
+  }
+  FdGuard fd(raw);
+
+  auto poll = std::make_unique<Poll>();
+  int err = uv_poll_init(loop, &poll->handle, fd.get());
+  if (err != 0) throw ErrnoError(env, -err, "uv_poll_init");
+  // Nothing below throws: from here the handle is open.
+  poll->owner = this;
+  poll->handle.data = poll.get();
+  poll_ = poll.release();
+  fd_ = fd.release();
+  // Worker threads that exit (and the main thread at exit) run this: no fd or interface stays.
+  napi_add_env_cleanup_hook(env_, CleanupHook, this);
+  hookAdded_ = true;
+  // Like a socket, an open device is not garbage: the wrapper lives until close().
+  Ref();
+  openRef_ = true;
+}
+
+TapHandle::~TapHandle() { ReleaseOsResources(); }
+
+void TapHandle::CleanupHook(void* arg) {
+  auto* self = static_cast<TapHandle*>(arg);
+  self->hookAdded_ = false;  // the hook is being run: nothing to remove
+  self->ReleaseOsResources();
+}
+
+// Stops polling, closes the fd. Calls no JS, so it is safe from the environment's cleanup hook
+// and the destructor; safe to call more than once.
+void TapHandle::ReleaseOsResources() {
+  closed_ = true;
+  reading_ = false;
+  if (poll_ != nullptr) {
+    poll_->owner = nullptr;
+    // uv_close stops the poll first, so the fd may be closed right after.
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle),
+             [](uv_handle_t* handle) { delete static_cast<Poll*>(handle->data); });
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+  queue_.clear();
+  queuedBytes_ = 0;
+  if (hookAdded_) {
+    hookAdded_ = false;
+    napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  }
+}
+
+Napi::Value TapHandle::GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
+
+void TapHandle::Close(const Napi::CallbackInfo& info) {
+  if (closed_ && !openRef_) return;
+  ReleaseOsResources();
+  DropSlab();
+  if (openRef_) {
+    openRef_ = false;
+    Unref();
+  }
+}
+
+void TapHandle::Resume(const Napi::CallbackInfo& info) {
+  if (closed_) return;
+  reading_ = true;
+  UpdatePoll();
+}
+
+void TapHandle::Pause(const Napi::CallbackInfo& info) {
+  if (closed_) return;
+  reading_ = false;
+  UpdatePoll();
+}
+
+void TapHandle::RefLoop(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+}
+
+void TapHandle::UnrefLoop(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+}
+
+// Poll for what is wanted now: readable while reading, writable while frames are queued.
+void TapHandle::UpdatePoll() {
+  if (poll_ == nullptr) return;
+  int want = 0;
+  if (!failed_) {
+    if (reading_) want |= UV_READABLE;
+    if (!queue_.empty()) want |= UV_WRITABLE;
+  }
+  if (want == pollEvents_) return;
+  pollEvents_ = want;
+  if (want == 0) {
+    uv_poll_stop(&poll_->handle);
+  } else {
+    int err = uv_poll_start(&poll_->handle, want, OnPoll);
+    if (err != 0) throw ErrnoError(Napi::Env(env_), -err, "uv_poll_start");
+  }
+}
+
+void TapHandle::OnPoll(uv_poll_t* handle, int status, int events) {
+  TapHandle* self = static_cast<Poll*>(handle->data)->owner;
+  if (self != nullptr) self->HandlePoll(status, events);
+}
+
+void TapHandle::HandlePoll(int status, int events) {
+  Napi::Env env(env_);
+  Napi::HandleScope scope(env);
+  // JS called from here may close this handle and drop the last reference to the wrapper:
+  // keep it alive until we are done with `this`.
+  Ref();
+  try {
+    if (status < 0) {
+      // libuv reports EPOLLERR as UV_EBADF and stops the handle. A read says what happened
+      // (EBADFD: the interface was deleted under the fd).
+      int err = -status;
+      if (read(fd_, spill_.get(), kSpillBytes) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
+      failed_ = true;
+      pollEvents_ = 0;
+      uv_poll_stop(&poll_->handle);
+      ReportError(env, err, "read");
+    } else {
+      if ((events & UV_WRITABLE) != 0 && !closed_) FlushQueue(env);
+      if ((events & UV_READABLE) != 0 && !closed_ && reading_) ReadFrames(env);
+    }
+  } catch (const Napi::Error& error) {
+    // A JS callback threw: report it as uncaught, as Node does for its own callbacks.
+    napi_fatal_exception(env_, error.Value());
+  }
+  Unref();
+}
+
+void TapHandle::SetSlab(Napi::ArrayBuffer slab) {
+  slab_.Reset(slab, 1);
+  slabData_ = static_cast<uint8_t*>(slab.Data());
+  slabSize_ = slab.ByteLength();
+  slabUsed_ = 0;
+}
+
+void TapHandle::DropSlab() {
+  slab_.Reset();
+  slabData_ = nullptr;
+  slabSize_ = 0;
+  slabUsed_ = 0;
+}
+
+// Reads up to batchFrames_ frames (or until EAGAIN), each straight into the slab's free tail,
+// and hands them to JS in one call. A fresh slab is taken when the tail could not hold the
+// largest frame expected; the batch is delivered before that, as a batch lives in one slab.
+void TapHandle::ReadFrames(Napi::Env env) {
+  // JS may have transferred the slab (postMessage, structuredClone) since the last batch: its
+  // memory is no longer ours to write.
+  if (slabData_ != nullptr && slab_.Value().IsDetached()) DropSlab();
+  pending_ = 0;
+  for (uint32_t budget = batchFrames_; budget > 0 && reading_ && !closed_; budget--) {
+    if (slabData_ == nullptr || slabSize_ - slabUsed_ < frameReserve_) {
+      Deliver(env);
+      if (closed_ || !reading_) return;
+      SetSlab(Napi::ArrayBuffer::New(env, slabBytes_));
+    }
+    if (pending_ == 0) offsets_[0] = static_cast<uint32_t>(slabUsed_);
+    size_t room = slabSize_ - slabUsed_;
+    struct iovec iov[2] = {{slabData_ + slabUsed_, room}, {spill_.get(), kSpillBytes}};
+    ssize_t n = readv(fd_, iov, 2);
+    if (n < 0) {
+      int err = errno;
+      if (err == EINTR) {
+        budget++;
+        continue;
+      }
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      Deliver(env);
+      if (closed_) return;
+      failed_ = true;
+      UpdatePoll();
+      ReportError(env, err, "read");
+      return;
+    }
+    size_t length = static_cast<size_t>(n);
+    if (length > room) {
+      // It spilled: give the frame a slab of its own. The new slab is allocated (and the
+      // frame moved) before JS runs, while the old slab is certainly still ours.
+      Napi::ArrayBuffer big = Napi::ArrayBuffer::New(env, std::max(slabBytes_, length + frameReserve_));
+      memcpy(big.Data(), slabData_ + slabUsed_, room);
+      memcpy(static_cast<uint8_t*>(big.Data()) + room, spill_.get(), length - room);
+      Deliver(env);
+      if (closed_) return;
+      SetSlab(big);
+      offsets_[0] = 0;
+    }
+    slabUsed_ += length;
+    offsets_[++pending_] = static_cast<uint32_t>(slabUsed_);
+  }
+  Deliver(env);
+  // A slab too full for another frame is let go now, so it is freed with its last frame.
+  if (slabData_ != nullptr && slabSize_ - slabUsed_ < frameReserve_) DropSlab();
+}
+
+// Hands the pending frames to JS: onRead(slab, count), boundaries in offsets.
+void TapHandle::Deliver(Napi::Env env) {
+  if (pending_ == 0) return;
+  uint32_t count = pending_;
+  pending_ = 0;
+  // MakeCallback, not Call: it runs the microtask queue afterwards (promises resolved by the
+  // batch settle now) and gives async_hooks a resource.
+  onRead_.MakeCallback(Value(), {slab_.Value(), Napi::Number::New(env, count)}, *async_);
+  if (slabData_ != nullptr && slab_.Value().IsDetached()) DropSlab();
+}
+
+void TapHandle::ReportError(Napi::Env env, int err, const char* syscall) {
+  Napi::Error error = ErrnoError(env, err, syscall, name_);
+  onError_.MakeCallback(Value(), {error.Value()}, *async_);
+}
+
+Napi::Value TapHandle::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_) throw ErrnoError(env, EBADF, "write", name_);
+  uint8_t* data;
+  size_t length;
+  if (!Uint8Bytes(env, info[0], &data, &length)) throw Napi::TypeError::New(env, "frame must be a Uint8Array");
+  Send(env, data, length);
+  return Napi::Number::New(env, static_cast<double>(queuedBytes_));
+}
+
+Napi::Value TapHandle::WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_) throw ErrnoError(env, EBADF, "write", name_);
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "frames must be an array");
+  napi_value frames = info[0];
+  uint32_t count = info[0].As<Napi::Array>().Length();
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value value;
+    uint8_t* data;
+    size_t length;
+    if (napi_get_element(env, frames, i, &value) != napi_ok || !Uint8Bytes(env, value, &data, &length)) {
+      throw Napi::TypeError::New(env, "frames[" + std::to_string(i) + "] must be a Uint8Array");
+    }
+    try {
+      Send(env, data, length);
+    } catch (Napi::Error& error) {
+      // Frames before this one were sent.
+      error.Set("index", Napi::Number::New(env, i));
+      throw;
+    }
+  }
+  return Napi::Number::New(env, static_cast<double>(queuedBytes_));
+}
+
+// One write() per frame: a tap/tun (or SOCK_SEQPACKET) write takes a whole frame or none.
+// Once anything is queued, later frames queue behind it to keep their order.
+void TapHandle::Send(Napi::Env env, const uint8_t* data, size_t length) {
+  if (queue_.empty()) {
+    for (;;) {
+      if (write(fd_, data, length) >= 0) return;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      throw ErrnoError(env, errno, "write", name_);
+    }
+  }
+  queue_.emplace_back(data, data + length);
+  queuedBytes_ += length;
+  UpdatePoll();
+}
+
+// Writable again: send what was queued; when all went, stop polling for writable and tell JS.
+void TapHandle::FlushQueue(Napi::Env env) {
+  while (!queue_.empty()) {
+    const std::vector<uint8_t>& frame = queue_.front();
+    if (write(fd_, frame.data(), frame.size()) < 0) {
+      int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      queuedBytes_ -= frame.size();
+      queue_.pop_front();
+      ReportError(env, err, "write");  // the frame is dropped; the others still go
+      if (closed_) return;
+      continue;
+    }
+    queuedBytes_ -= frame.size();
+    queue_.pop_front();
+  }
+  UpdatePoll();
+  onDrain_.MakeCallback(Value(), {}, *async_);
+}
+
+}  // namespace tapkit

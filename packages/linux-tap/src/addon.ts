@@ -1,0 +1,142 @@
+/**
+ * The native addon (`tapkit_linux.node`): its exact shape, and how it is found.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { TapError, TapErrorCode } from '@tapkit/core';
+
+/** What the addon throws for a failed system call: shaped like Node's system errors. */
+export interface RawSystemError extends Error {
+  /** `EPERM`, `EBUSY`… */
+  readonly code: string;
+  /** Negative, as in Node's system errors (`-1` for EPERM). */
+  readonly errno: number;
+  readonly syscall: string;
+  /** For `ioctl`: the request (`TUNSETIFF`, `SIOCSIFMTU`…). */
+  readonly request?: string;
+  /** The file or interface the call was about. */
+  readonly path?: string;
+  /** For `writeBatch`: the frame that failed (the ones before it were sent). */
+  readonly index?: number;
+}
+
+/** Options of `new TapHandle()`. */
+export interface RawHandleOptions {
+  /** Interface name; may hold `%d` for the kernel to fill in. Ignored with `fd`. */
+  readonly name?: string;
+  /** Default `tap`. */
+  readonly mode?: 'tap' | 'tun';
+  /** `IFF_MULTI_QUEUE`: every queue of the device must be opened with it. */
+  readonly multiQueue?: boolean;
+  /** `IFF_TUN_EXCL`: fail with EBUSY if the name exists, instead of attaching to it. */
+  readonly exclusive?: boolean;
+  /** The clone device. Default `/dev/net/tun`. */
+  readonly path?: string;
+  /** Adopt this already open fd (the handle owns it afterwards) instead of opening one. */
+  readonly fd?: number;
+  /** Most frames handed to `onRead` at once (1–4096). */
+  readonly batchFrames: number;
+  /** Frame boundaries of the batch being delivered: at least `batchFrames + 1` elements. */
+  readonly offsets: Uint32Array;
+  /** Free space a read needs: the largest frame expected (a larger one is still read whole). */
+  readonly frameReserve: number;
+  /** Size of each receive slab (≥ frameReserve). */
+  readonly slabBytes: number;
+  /**
+   * A batch arrived: frame `i` is `slab[offsets[i] … offsets[i + 1])`, `i < count`. `slab` is
+   * never written again by the addon; `offsets` is, so read it before returning.
+   */
+  readonly onRead: (slab: ArrayBuffer, count: number) => void;
+  /** Every queued write was sent. */
+  readonly onDrain: () => void;
+  /** A read failed (then reading stops) or a queued write was refused (that frame is dropped). */
+  readonly onError: (error: RawSystemError) => void;
+}
+
+/** One queue (fd) of a tap/tun device, polled on this thread's event loop. */
+export interface RawTapHandle {
+  /** The interface name the kernel gave (empty for an adopted fd). */
+  readonly name: string;
+  /** Sends a frame; returns the bytes queued behind EAGAIN (0 when sent at once). */
+  write(frame: Uint8Array): number;
+  /** Sends frames in order; returns as `write`. */
+  writeBatch(frames: readonly Uint8Array[]): number;
+  /** Starts (again) delivering frames to `onRead`. */
+  resume(): void;
+  /** Stops delivering frames; the kernel queues, then drops. */
+  pause(): void;
+  ref(): void;
+  unref(): void;
+  /** Stops polling and closes the fd; idempotent, safe inside a callback. */
+  close(): void;
+}
+
+/** The addon's exports. */
+export interface RawAddon {
+  readonly TapHandle: new (options: RawHandleOptions) => RawTapHandle;
+  setMtu(name: string, mtu: number): void;
+  setMac(name: string, mac: Uint8Array): void;
+  setUp(name: string, up: boolean): void;
+  /** IPv4 addresses after the first need their own `label` (`name:1`). */
+  addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number, label?: string): void;
+  /** Two connected non-blocking SOCK_SEQPACKET fds (for tests: a frame-preserving fd pair). */
+  seqpacketPair(): [number, number];
+}
+
+/** The environment variable that points at an addon to load instead of the package's own. */
+export const ADDON_PATH_VARIABLE = 'TAPKIT_LINUX_ADDON';
+
+const FUNCTIONS = ['TapHandle', 'setMtu', 'setMac', 'setUp', 'addAddress', 'seqpacketPair'] as const;
+
+function notInstalled(message: string, cause: unknown): TapError {
+  return new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, message, { cause, backend: 'linux-tap' });
+}
+
+/**
+ * Loads the addon: from `TAPKIT_LINUX_ADDON` when set (and only from there), else the
+ * package's own build or prebuild via node-gyp-build. Node caches loaded addons, so calling
+ * this per open costs a few file lookups, and no state is kept here.
+ */
+export function loadAddon(env: Readonly<Record<string, string | undefined>> = process.env): RawAddon {
+  const require = createRequire(import.meta.url);
+  const override = env[ADDON_PATH_VARIABLE];
+  let loaded: unknown;
+  if (override !== undefined && override !== '') {
+    try {
+      loaded = require(override);
+    } catch (error) {
+      throw notInstalled(
+        `linux-tap: could not load the native addon from ${ADDON_PATH_VARIABLE}=${override}: ${(error as Error).message}`,
+        error,
+      );
+    }
+  } else {
+    // src/ and dist/ both sit one level below the package root, where node-gyp-build looks
+    // in build/Release, build/Debug and prebuilds/<platform>-<arch>/.
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    try {
+      const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+      loaded = nodeGypBuild(root);
+    } catch (error) {
+      throw notInstalled(
+        `linux-tap: the native addon could not be loaded from ${root} (tried build/Release, build/Debug and ` +
+          `prebuilds/${process.platform}-${process.arch}): ${(error as Error).message}. ` +
+          `Build it with 'npm run build -w @tapkit/linux-tap' (needs a C++ compiler and Python), ` +
+          `or set ${ADDON_PATH_VARIABLE} to a tapkit_linux.node file.`,
+        error,
+      );
+    }
+  }
+  const missing = FUNCTIONS.filter(
+    (key) => typeof (loaded as Record<string, unknown> | null)?.[key] !== 'function',
+  );
+  if (missing.length > 0) {
+    throw notInstalled(
+      `linux-tap: the loaded native addon is not tapkit_linux (missing ${missing.join(', ')})`,
+      undefined,
+    );
+  }
+  return loaded as RawAddon;
+}

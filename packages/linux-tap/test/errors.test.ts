@@ -1,0 +1,83 @@
+/**
+ * Loading the addon and turning system errors into TapErrors; no privileges needed.
+ */
+import { TapErrorCode, isTapError } from '@tapkit/core';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadAddon, type RawSystemError } from '../src/addon.js';
+import { ioError, openError } from '../src/errors.js';
+import { probeLinuxTap } from '../src/index.js';
+import { PACKAGE_ROOT } from './helpers.js';
+
+const addon = loadAddon();
+
+function sysError(code: string, syscall: string, extra: Partial<RawSystemError> = {}): RawSystemError {
+  return Object.assign(new Error(`${code}: test, ${syscall}`), { code, errno: -1, syscall, ...extra });
+}
+
+describe('linux-tap errors', () => {
+  it('says the kernel support is missing when the clone device does not exist', () => {
+    let raw: unknown;
+    try {
+      new addon.TapHandle({
+        path: '/nonexistent/net/tun',
+        batchFrames: 1,
+        offsets: new Uint32Array(2),
+        frameReserve: 1518,
+        slabBytes: 4096,
+        onRead() {},
+        onDrain() {},
+        onError() {},
+      });
+    } catch (error) {
+      raw = error;
+    }
+    expect(raw).toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'open', path: '/nonexistent/net/tun' });
+    const error = openError(raw, 'open tap device');
+    expect(error.code).toBe(TapErrorCode.KERNEL_SUPPORT_MISSING);
+    expect(error.message).toContain('modprobe tun');
+    expect(error).toMatchObject({ errno: -2, osCode: 'ENOENT', syscall: 'open', backend: 'linux-tap' });
+  });
+
+  it('maps what TUNSETIFF and the configuration ioctls say', () => {
+    const cases: [RawSystemError, string][] = [
+      [sysError('EPERM', 'ioctl', { request: 'TUNSETIFF' }), TapErrorCode.PERMISSION_DENIED],
+      [sysError('EACCES', 'open', { path: '/dev/net/tun' }), TapErrorCode.PERMISSION_DENIED],
+      [sysError('EBUSY', 'ioctl', { request: 'TUNSETIFF' }), TapErrorCode.NAME_IN_USE],
+      [sysError('EINVAL', 'ioctl', { request: 'TUNSETIFF' }), TapErrorCode.INVALID_OPTION],
+      [sysError('EINVAL', 'ioctl', { request: 'SIOCSIFMTU' }), TapErrorCode.MTU_UNSUPPORTED],
+      [sysError('EEXIST', 'ioctl', { request: 'SIOCSIFADDR' }), TapErrorCode.INVALID_OPTION],
+      [sysError('EMFILE', 'open'), TapErrorCode.SYSTEM],
+    ];
+    for (const [raw, code] of cases)
+      expect(openError(raw, 'open').code, `${raw.code} ${raw.request}`).toBe(code);
+    expect(openError(sysError('EPERM', 'ioctl'), 'open').message).toContain('CAP_NET_ADMIN');
+  });
+
+  it('maps I/O errors: a deleted interface is DEVICE_GONE', () => {
+    expect(ioError(sysError('EBADFD', 'read'), 'tap0').code).toBe(TapErrorCode.DEVICE_GONE);
+    expect(ioError(sysError('ENOBUFS', 'write'), 'tap0').code).toBe(TapErrorCode.SYSTEM);
+  });
+
+  it('says which addon it tried when loading fails', () => {
+    let error: unknown;
+    try {
+      loadAddon({ TAPKIT_LINUX_ADDON: '/nonexistent/tapkit_linux.node' });
+    } catch (e) {
+      error = e;
+    }
+    expect(isTapError(error, TapErrorCode.BACKEND_NOT_INSTALLED)).toBe(true);
+    expect((error as Error).message).toContain('TAPKIT_LINUX_ADDON=/nonexistent/tapkit_linux.node');
+    // Pointing it at the real addon works.
+    const path = join(PACKAGE_ROOT, 'build/Release/tapkit_linux.node');
+    expect(typeof loadAddon({ TAPKIT_LINUX_ADDON: path }).TapHandle).toBe('function');
+  });
+
+  it('probe() answers without throwing, and says why when unavailable', async () => {
+    const result = await probeLinuxTap({ TAPKIT_LINUX_ADDON: '/nonexistent/tapkit_linux.node' });
+    expect(result).toMatchObject({ available: false });
+    if (!result.available) expect(result.error.code).toBe(TapErrorCode.BACKEND_NOT_INSTALLED);
+    const here = await probeLinuxTap();
+    if (!here.available) expect(here.reason.length).toBeGreaterThan(0);
+  });
+});

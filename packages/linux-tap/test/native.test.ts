@@ -1,0 +1,283 @@
+/**
+ * The addon's data path, unprivileged: TapHandles over a SOCK_SEQPACKET pair, which keeps frame
+ * boundaries as a tap fd does. Batching, slabs, the write queue, pause, close and errors.
+ */
+import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { loadAddon, type RawHandleOptions, type RawSystemError, type RawTapHandle } from '../src/addon.js';
+import { FIXTURES, PACKAGE_ROOT, fdCount, waitFor } from './helpers.js';
+
+const addon = loadAddon();
+
+interface Endpoint {
+  handle: RawTapHandle;
+  frames: Uint8Array[];
+  batches: number[];
+  drains: number;
+  errors: RawSystemError[];
+}
+
+function endpoint(
+  fd: number,
+  options: Partial<RawHandleOptions> = {},
+  onBatch?: (e: Endpoint) => void,
+): Endpoint {
+  const batchFrames = options.batchFrames ?? 64;
+  const offsets = new Uint32Array(batchFrames + 1);
+  const e: Endpoint = {
+    handle: undefined as unknown as RawTapHandle,
+    frames: [],
+    batches: [],
+    drains: 0,
+    errors: [],
+  };
+  e.handle = new addon.TapHandle({
+    fd,
+    batchFrames,
+    offsets,
+    frameReserve: 1518,
+    slabBytes: 128 * 1024,
+    onRead(slab, count) {
+      for (let i = 0; i < count; i++) {
+        const start = offsets[i]!;
+        e.frames.push(new Uint8Array(slab, start, offsets[i + 1]! - start));
+      }
+      e.batches.push(count);
+      onBatch?.(e);
+    },
+    onDrain() {
+      e.drains++;
+    },
+    onError(error) {
+      e.errors.push(error);
+    },
+    ...options,
+  });
+  return e;
+}
+
+function pair(
+  a: Partial<RawHandleOptions> = {},
+  b: Partial<RawHandleOptions> = {},
+  onBatch?: (e: Endpoint) => void,
+) {
+  const [fa, fb] = addon.seqpacketPair();
+  return [endpoint(fa, a), endpoint(fb, b, onBatch)] as const;
+}
+
+/** A frame whose bytes say its sequence number and length. */
+function frame(seq: number, length: number): Uint8Array {
+  const f = new Uint8Array(length);
+  new DataView(f.buffer).setUint32(0, seq);
+  for (let i = 4; i < length; i++) f[i] = (seq * 7 + i) & 0xff;
+  return f;
+}
+
+function checkFrame(f: Uint8Array, seq: number, length: number): void {
+  expect(f.length).toBe(length);
+  expect(new DataView(f.buffer, f.byteOffset, 4).getUint32(0)).toBe(seq);
+  for (let i = 4; i < length; i++)
+    if (f[i] !== ((seq * 7 + i) & 0xff)) throw new Error(`frame ${seq} byte ${i} differs`);
+}
+
+const sizeOf = (seq: number): number => 14 + ((seq * 37) % 1500);
+
+describe('TapHandle data path (socketpair)', () => {
+  it('delivers frames in batches, in order, intact, in memory never reused', async () => {
+    const [a, b] = pair();
+    try {
+      b.handle.resume();
+      const sent = 1000;
+      for (let s = 0; s < sent; s += 50) {
+        const batch = [];
+        for (let k = s; k < s + 50; k++) batch.push(frame(k, sizeOf(k)));
+        expect(a.handle.writeBatch(batch)).toBe(0);
+        await new Promise((r) => setImmediate(r));
+      }
+      await waitFor(() => b.frames.length === sent, 5000, 'all frames');
+      b.frames.forEach((f, i) => checkFrame(f, i, sizeOf(i)));
+      expect(Math.max(...b.batches)).toBeLessThanOrEqual(64);
+      expect(b.batches.length).toBeLessThan(sent); // batched, not one call per frame
+      // Frames sharing a slab never overlap: no region was handed out twice.
+      const bySlab = new Map<ArrayBufferLike, [number, number][]>();
+      for (const f of b.frames) {
+        const ranges = bySlab.get(f.buffer) ?? [];
+        ranges.push([f.byteOffset, f.byteOffset + f.length]);
+        bySlab.set(f.buffer, ranges);
+      }
+      for (const ranges of bySlab.values()) {
+        ranges.sort((x, y) => x[0] - y[0]);
+        for (let i = 1; i < ranges.length; i++)
+          expect(ranges[i]![0]).toBeGreaterThanOrEqual(ranges[i - 1]![1]);
+      }
+      expect(bySlab.size).toBeLessThan(sent / 10); // slabs are shared by many frames
+    } finally {
+      a.handle.close();
+      b.handle.close();
+    }
+  });
+
+  it('reads a frame larger than the reserve whole (the spill path)', async () => {
+    const [a, b] = pair({}, { frameReserve: 100, slabBytes: 300 });
+    try {
+      b.handle.resume();
+      const sizes = [20, 1000, 50, 299, 300, 301, 9000, 14, 60000, 70];
+      sizes.forEach((n, i) => a.handle.write(frame(i, n)));
+      await waitFor(() => b.frames.length === sizes.length, 5000, 'all frames');
+      b.frames.forEach((f, i) => checkFrame(f, i, sizes[i]!));
+    } finally {
+      a.handle.close();
+      b.handle.close();
+    }
+  });
+
+  it('queues writes on EAGAIN, keeps their order, and reports the drain', async () => {
+    const [a, b] = pair();
+    try {
+      const total = 3000;
+      let maxQueued = 0;
+      for (let i = 0; i < total; i++) maxQueued = Math.max(maxQueued, a.handle.write(frame(i, 1000)));
+      expect(maxQueued).toBeGreaterThan(0); // the peer reads nothing yet: the socket filled up
+      expect(a.drains).toBe(0);
+      b.handle.resume();
+      await waitFor(() => b.frames.length === total, 10_000, 'all frames');
+      await waitFor(() => a.drains === 1, 2000, 'drain');
+      b.frames.forEach((f, i) => checkFrame(f, i, 1000));
+      expect(a.handle.write(frame(0, 100))).toBe(0);
+    } finally {
+      a.handle.close();
+      b.handle.close();
+    }
+  });
+
+  it('pause stops delivery and resume restarts it', async () => {
+    const [a, b] = pair();
+    try {
+      b.handle.resume();
+      a.handle.write(frame(0, 100));
+      await waitFor(() => b.frames.length === 1, 2000, 'first frame');
+      b.handle.pause();
+      a.handle.write(frame(1, 100));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(b.frames.length).toBe(1);
+      b.handle.resume();
+      await waitFor(() => b.frames.length === 2, 2000, 'second frame');
+    } finally {
+      a.handle.close();
+      b.handle.close();
+    }
+  });
+
+  it('can be closed inside its own callback, twice, and refuses writes after', async () => {
+    const [a, b] = pair({}, {}, (e) => {
+      e.handle.close();
+      e.handle.close();
+    });
+    try {
+      b.handle.resume();
+      a.handle.writeBatch([frame(0, 100), frame(1, 100), frame(2, 100)]);
+      await waitFor(() => b.batches.length === 1, 2000, 'a batch');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(b.batches.length).toBe(1);
+      let error: RawSystemError | undefined;
+      try {
+        b.handle.write(frame(0, 100));
+      } catch (e) {
+        error = e as RawSystemError;
+      }
+      expect(error).toMatchObject({ code: 'EBADF', errno: -9, syscall: 'write' });
+      b.handle.pause();
+      b.handle.resume();
+      b.handle.ref();
+      b.handle.unref();
+    } finally {
+      a.handle.close();
+      b.handle.close();
+    }
+  });
+
+  it('keeps writing safely into fresh memory after JS transfers a slab away', async () => {
+    let kept: ArrayBuffer | undefined;
+    let keptCopy: Uint8Array | undefined;
+    const [a, b] = pair({}, {}, (e) => {
+      if (kept !== undefined) return;
+      const slab = e.frames[0]!.buffer as ArrayBuffer;
+      keptCopy = new Uint8Array(slab).slice();
+      kept = structuredClone(slab, { transfer: [slab] }); // detaches the addon's slab
+    });
+    try {
+      b.handle.resume();
+      a.handle.write(frame(0, 500));
+      await waitFor(() => kept !== undefined, 2000, 'first batch');
+      for (let i = 1; i < 200; i++) a.handle.write(frame(i, 500));
+      await waitFor(() => b.frames.length === 200, 5000, 'all frames');
+      b.frames.slice(1).forEach((f, i) => checkFrame(f, i + 1, 500));
+      // Nothing was written into the transferred memory.
+      expect(Buffer.from(kept!).equals(Buffer.from(keptCopy!.buffer))).toBe(true);
+    } finally {
+      a.handle.close();
+      b.handle.close();
+    }
+  });
+
+  it('reports an fd error while frames are queued through onError, shaped as a system error', async () => {
+    const [a, b] = pair();
+    try {
+      for (let i = 0; i < 1000; i++) a.handle.write(frame(i, 1000));
+      b.handle.close(); // the peer goes: the socket reports an error (ECONNRESET/EPIPE)
+      await waitFor(() => a.errors.length > 0, 2000, 'an error');
+      expect(['read', 'write']).toContain(a.errors[0]!.syscall);
+      expect(typeof a.errors[0]!.code).toBe('string');
+      expect(a.errors[0]!.errno).toBeLessThan(0);
+    } finally {
+      a.handle.close();
+    }
+  });
+
+  it('checks its options and arguments', () => {
+    const [fa, fb] = addon.seqpacketPair();
+    const base: RawHandleOptions = {
+      fd: fa,
+      batchFrames: 4,
+      offsets: new Uint32Array(5),
+      frameReserve: 1518,
+      slabBytes: 4096,
+      onRead() {},
+      onDrain() {},
+      onError() {},
+    };
+    expect(() => new addon.TapHandle({ ...base, offsets: new Uint32Array(4) })).toThrow(TypeError);
+    expect(() => new addon.TapHandle({ ...base, batchFrames: 0 })).toThrow(RangeError);
+    expect(() => new addon.TapHandle({ ...base, slabBytes: 100 })).toThrow(RangeError);
+    const h = new addon.TapHandle(base);
+    expect(() => h.write('x' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => h.writeBatch([new Uint16Array(8) as unknown as Uint8Array])).toThrow(TypeError);
+    h.close();
+    new addon.TapHandle({ ...base, fd: fb }).close();
+  });
+
+  it('closes its fds at exit of a worker thread that never closed them', async () => {
+    const before = fdCount();
+    const worker = new Worker(`${FIXTURES}worker-handle.mjs`, {
+      workerData: { root: PACKAGE_ROOT, tap: false },
+    });
+    const message = await new Promise<unknown>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(message).toMatchObject({ opened: true });
+    await worker.terminate();
+    await waitFor(() => fdCount() <= before, 2000, 'fds closed');
+  });
+
+  it('lets the process exit when unref()ed, and reports a throwing callback as uncaught', () => {
+    const result = spawnSync(process.execPath, [`${FIXTURES}unref-and-throw.mjs`, PACKAGE_ROOT], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim().split('\n')).toEqual(['uncaught: boom from onRead', 'exited']);
+    expect(result.status).toBe(0);
+  });
+});
