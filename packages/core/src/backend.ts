@@ -129,8 +129,9 @@ export function backendCandidates(
  *
  * Selection: `options.backend` (a name or a backend object) wins; then `TAPKIT_BACKEND`; then
  * the platform's list (linux: `linux-tap`; darwin: `darwin-feth`, then `darwin-utun`), where
- * the first backend whose probe says it is available is opened. An explicitly chosen backend
- * is never replaced by another. When nothing can be opened, the `ERR_TAP_NO_BACKEND` error
+ * the first backend whose probe says it is available is opened. A backend chosen by name,
+ * object or `TAPKIT_BACKEND` is opened directly and never replaced by another: its error is
+ * the answer. When nothing on the platform list can be opened, the `ERR_TAP_NO_BACKEND` error
  * lists every backend tried and why it failed (`error.errors`).
  *
  * @example
@@ -153,6 +154,19 @@ export async function openTap<O extends TapOpenOptions>(
       `tapkit has no backend for platform ${platform}; use backend: 'mock' for an in-memory device`,
     );
   }
+  if (source !== 'platform') {
+    // A backend the user named is opened as it is: its own error is the answer, with no probe
+    // standing in the way (a backend can be usable where its probe is not, e.g. an injected
+    // system port in tests).
+    const [candidate] = names;
+    const label = typeof candidate === 'string' ? candidate : candidate!.name;
+    try {
+      const backend = typeof candidate === 'string' ? await load(candidate) : candidate!;
+      return await backend.open(options);
+    } catch (error) {
+      throw asTapError(error, label);
+    }
+  }
   const failures: TapError[] = [];
   for (const candidate of names) {
     const label = typeof candidate === 'string' ? candidate : candidate.name;
@@ -172,11 +186,10 @@ export async function openTap<O extends TapOpenOptions>(
     // An available backend that fails to open is the user's answer: no silent fallback.
     return backend.open(options);
   }
-  if (source !== 'platform' && failures.length === 1) throw failures[0]!;
   const list = failures.map((e) => `  - ${e.backend ?? '?'}: ${e.message}`).join('\n');
   throw new TapError(
     TapErrorCode.NO_BACKEND,
-    `no tapkit backend could be opened (${source === 'platform' ? 'platform list' : source}):\n${list}`,
+    `no tapkit backend could be opened on ${context.platform ?? process.platform}:\n${list}`,
     { errors: failures },
   );
 }

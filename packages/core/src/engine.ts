@@ -45,8 +45,11 @@ function abortError(what: string): TapError {
 // Array.isArray as a plain boolean: its type guard would turn `readonly Frame[]` into any[].
 const isArray: (value: unknown) => boolean = Array.isArray;
 
-/** Checks a frame against the device's limits; throws the TapError the contract names. */
-function checkFrame(frame: unknown, mtu: number): asserts frame is Frame {
+/**
+ * Checks a frame against the device's limits (`maxFrameLength` when the port sets one); throws
+ * the TapError the contract names.
+ */
+function checkFrame(frame: unknown, mtu: number, maxFrameLength: number | undefined): asserts frame is Frame {
   if (!(frame instanceof Uint8Array)) {
     throw new TapError(
       TapErrorCode.INVALID_ARGUMENT,
@@ -60,13 +63,18 @@ function checkFrame(frame: unknown, mtu: number): asserts frame is Frame {
       `frame of ${length} bytes is shorter than an Ethernet header (14 bytes)`,
     );
   }
-  const etherType = (frame[12]! << 8) | frame[13]!;
-  const tagged = etherType === EtherType.VLAN || etherType === EtherType.QinQ;
-  const limit = mtu + ETHERNET_HEADER + (tagged ? VLAN_TAG : 0);
+  let limit = maxFrameLength;
+  if (limit === undefined) {
+    const etherType = (frame[12]! << 8) | frame[13]!;
+    const tagged = etherType === EtherType.VLAN || etherType === EtherType.QinQ;
+    limit = mtu + ETHERNET_HEADER + (tagged ? VLAN_TAG : 0);
+  }
   if (length > limit) {
     throw new TapError(
       TapErrorCode.FRAME_TOO_LARGE,
-      `frame of ${length} bytes exceeds the device's limit of ${limit} bytes (MTU ${mtu} + ${limit - mtu} header)`,
+      maxFrameLength === undefined
+        ? `frame of ${length} bytes exceeds the device's limit of ${limit} bytes (MTU ${mtu} + ${limit - mtu} header)`
+        : `frame of ${length} bytes exceeds the device's limit of ${limit} bytes`,
     );
   }
 }
@@ -78,6 +86,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly capabilities: TapCapabilities;
   readonly #mac: Uint8Array;
   readonly #port: TapPort;
+  readonly #maxFrameLength: number | undefined;
 
   // Receive queue: frames from #head on are unread. Bounded by #capacity, see receive().
   #queue: Frame[] = [];
@@ -105,6 +114,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     this.name = port.name;
     this.backend = options.backend;
     this.mtu = port.mtu;
+    this.#maxFrameLength = port.maxFrameLength;
     this.#mac = Uint8Array.from(port.mac);
     this.capabilities = Object.freeze({ ...port.capabilities });
     this.#capacity = options.rxQueueFrames ?? 1024;
@@ -305,7 +315,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   // ---- Writing ----
 
   write(frame: Frame): boolean {
-    checkFrame(frame, this.mtu);
+    checkFrame(frame, this.mtu, this.#maxFrameLength);
     this.#checkOpen();
     let accepted: boolean;
     try {
@@ -325,7 +335,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
     let bytes = 0;
     for (const frame of frames) {
-      checkFrame(frame, this.mtu);
+      checkFrame(frame, this.mtu, this.#maxFrameLength);
       bytes += frame.length;
     }
     this.#checkOpen();

@@ -218,6 +218,12 @@ export interface TapPort {
   readonly mac: Uint8Array;
   readonly mtu: number;
   readonly capabilities: TapCapabilities;
+  /**
+   * The longest frame the port takes, when that is not `mtu + 14` (+4 with an 802.1Q tag): for
+   * a port whose frames carry a header in front or may be TSO/GSO super-frames. The engine
+   * checks writes against it instead. Optional.
+   */
+  readonly maxFrameLength?: number;
   /** Start delivering received frames to `sink`. Called once. */
   start(sink: PortSink): void;
   /**

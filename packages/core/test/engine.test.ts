@@ -181,6 +181,17 @@ describe('engine: writing', () => {
     expect(device.stats()).toMatchObject({ txFrames: 2, txBytes: 1514 + 1518 });
   });
 
+  it("checks against the port's maxFrameLength instead when it sets one", () => {
+    const port = Object.assign(new FakePort(), { maxFrameLength: 65_000 });
+    const device = createTapDevice(port, { backend: 'fake' });
+    expect(device.write(frame(1, 65_000))).toBe(true);
+    expect(device.writeBatch([frame(2, 9000), frame(3, 65_000, 0x8100)])).toBe(true);
+    expect(thrownCode(() => device.write(frame(4, 65_001)))).toBe(TapErrorCode.FRAME_TOO_LARGE);
+    expect(thrownCode(() => device.write(frame(5, 65_001, 0x8100)))).toBe(TapErrorCode.FRAME_TOO_LARGE);
+    expect(thrownCode(() => device.write(new Uint8Array(13)))).toBe(TapErrorCode.FRAME_TOO_SHORT);
+    expect(port.written.map((f) => f.length)).toEqual([65_000, 9000, 65_000]);
+  });
+
   it('validates a whole batch before sending any of it', () => {
     const { port, device } = open();
     expect(thrownCode(() => device.writeBatch([frame(1), frame(2, 9000)]))).toBe(

@@ -73,13 +73,26 @@ describe('backend selection', () => {
     await device.close();
   });
 
-  it('never falls back from an explicit backend that is unavailable', async () => {
+  it('opens an explicitly chosen backend without probing it, and never falls back from it', async () => {
     const opened: string[] = [];
-    const load = (n: string) => Promise.resolve(fakeBackend(n, n === 'darwin-feth' ? no(n) : ok, opened));
+    const refusing: TapBackend = {
+      name: 'darwin-feth',
+      probe: () => Promise.reject(new Error('probe must not be called')),
+      open: () => Promise.reject(new TapError(TapErrorCode.PERMISSION_DENIED, 'not root')),
+    };
+    const load = (n: string) => Promise.resolve(n === 'darwin-feth' ? refusing : fakeBackend(n, ok, opened));
     const error = await failure(openTap({ backend: 'darwin-feth' }, { platform: 'darwin', load }));
     expect(error.code).toBe(TapErrorCode.PERMISSION_DENIED);
     expect(error.backend).toBe('darwin-feth');
     expect(opened).toEqual([]);
+    const fromEnv = await failure(
+      openTap({ env: { TAPKIT_BACKEND: 'darwin-feth' } }, { platform: 'darwin', load }),
+    );
+    expect(fromEnv.code).toBe(TapErrorCode.PERMISSION_DENIED);
+    const usable = fakeBackend('injected', no('injected'), opened); // its probe says no, its open works
+    const device = await openTap({ backend: usable });
+    expect(device.backend).toBe('injected');
+    await device.close();
   });
 
   it('walks the platform list in order and opens the first available backend', async () => {

@@ -17,6 +17,7 @@ import {
   formatMac,
   openTap,
   parseIPv4Address,
+  randomMac,
   type Frame,
   type TapDevice,
 } from '@tapkit/core';
@@ -78,7 +79,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     device = await openTap({ backend: backendName, name: 'tapkit-demo', addresses: [`${PEER_IP}/24`] });
   }
   const pcap = await createPcapFile(pcapPath);
-  const mac = device.mac;
+  // Our own station on the link. On an OS interface, device.mac is the OS's side of the link;
+  // a program that talks to the OS (or through it) is another station with its own address.
+  const mac = randomMac();
   const record = (frame: Frame) => pcap.writePacket(frame);
   const send = (frame: Frame) => {
     record(frame);
@@ -112,7 +115,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   }
 
   try {
-    print(`tapkit demo: ${device.backend} device ${device.name}, MAC ${formatMac(mac)}, MTU ${device.mtu}`);
+    print(
+      `tapkit demo: ${device.backend} device ${device.name} (MAC ${formatMac(device.mac)}, MTU ${device.mtu}); ` +
+        `this program is ${SELF_IP} at ${formatMac(mac)}`,
+    );
     print(`ARP: who has ${PEER_IP}? tell ${SELF_IP}`);
     await send(buildArpRequestFrame({ srcMac: mac, srcIp: selfIp, targetIp: peerIp }));
     const peerMac = await receive((frame) => {

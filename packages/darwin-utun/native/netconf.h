@@ -1,0 +1,12 @@
+// Interface configuration by ioctl and routing socket: MTU, up/down, addresses and routes.
+#pragma once
+
+#include <napi.h>
+
+namespace tapkit {
+
+void SetMtu(const Napi::CallbackInfo& info);
+void SetUp(const Napi::CallbackInfo& info);
+void AddAddress(const Napi::CallbackInfo& info);
+
+}  // namespace tapkit

@@ -1,0 +1,102 @@
+/**
+ * System errors from utun calls, as TapErrors that say what to do.
+ *
+ * @module
+ */
+import { TapError, TapErrorCode, fromSystemError, isTapError, type TapErrorDetails } from '@tapkit/core';
+import type { UtunSystemError } from './utun-system.js';
+
+export const BACKEND = 'darwin-utun';
+
+/** What a permission error asks for. */
+export const PERMISSION_HINT =
+  'Creating a utun needs root (the utun kernel control is privileged): run the process with sudo. ' +
+  'darwin-feth needs root too.';
+
+// After these the interface (or its socket) is no longer there.
+const GONE = new Set(['ENXIO', 'ENODEV', 'ENOTCONN', 'EPIPE', 'EBADF']);
+// The kernel had no room for a packet (utun's input queue or mbufs): like a NIC's full ring.
+const NO_BUFFER = new Set(['ENOBUFS', 'ENOSPC']);
+
+function raw(error: unknown): Partial<UtunSystemError> {
+  return typeof error === 'object' && error !== null ? error : {};
+}
+
+function details(error: unknown): TapErrorDetails {
+  const sys = raw(error);
+  return {
+    cause: error,
+    backend: BACKEND,
+    ...(typeof sys.errno === 'number' ? { errno: sys.errno } : {}),
+    ...(typeof sys.code === 'string' ? { osCode: sys.code } : {}),
+    ...(typeof sys.syscall === 'string' ? { syscall: sys.syscall } : {}),
+  };
+}
+
+/** An error from creating or configuring a utun; `what` names the step (`create utun3`). */
+export function openError(error: unknown, what: string): TapError {
+  if (isTapError(error)) return error;
+  const sys = raw(error);
+  const reason = `${sys.code ?? 'error'}${sys.request ? ` from ${sys.request}` : ''}`;
+  if (sys.syscall === 'connect' && sys.code === 'EBUSY') {
+    return new TapError(
+      TapErrorCode.NAME_IN_USE,
+      `${what}: that utun unit is in use by another process (${reason}); ask for another name, or none`,
+      details(error),
+    );
+  }
+  if (sys.request === 'CTLIOCGINFO' && (sys.code === 'ENOENT' || sys.code === 'ENOTSUP')) {
+    return new TapError(
+      TapErrorCode.KERNEL_SUPPORT_MISSING,
+      `${what}: the kernel has no utun control (${reason})`,
+      details(error),
+    );
+  }
+  if (sys.request === 'SIOCSIFMTU' && sys.code === 'EINVAL') {
+    return new TapError(TapErrorCode.MTU_UNSUPPORTED, `${what}: the kernel refused the MTU (${reason})`, {
+      ...details(error),
+    });
+  }
+  if ((sys.request === 'SIOCAIFADDR' || sys.request === 'SIOCAIFADDR_IN6') && sys.code === 'EINVAL') {
+    return new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `${what}: the kernel refused the address (${reason})`,
+      details(error),
+    );
+  }
+  return fromSystemError(error, what, { backend: BACKEND, permissionHint: PERMISSION_HINT });
+}
+
+/** True when an I/O error means the utun is gone. */
+export function isGone(error: unknown): boolean {
+  const code = raw(error).code;
+  return code !== undefined && GONE.has(code);
+}
+
+/** True when the kernel refused a packet for want of buffers: a drop, not a failure. */
+export function isNoBuffer(error: unknown): boolean {
+  const code = raw(error).code;
+  return code !== undefined && NO_BUFFER.has(code);
+}
+
+/** An error from reading or writing an open utun. */
+export function ioError(error: unknown, name: string): TapError {
+  if (isTapError(error)) return error;
+  const sys = raw(error);
+  if (isGone(error)) {
+    return new TapError(
+      TapErrorCode.DEVICE_GONE,
+      `${name}: the utun is gone (${sys.code} from ${sys.syscall ?? 'I/O'})`,
+      details(error),
+    );
+  }
+  return fromSystemError(error, `${sys.syscall ?? 'I/O'} on ${name}`, {
+    backend: BACKEND,
+    permissionHint: PERMISSION_HINT,
+  });
+}
+
+/** Thrown by a port's methods after close. */
+export function closedError(name: string): TapError {
+  return new TapError(TapErrorCode.CLOSED, `${name} is closed`, { backend: BACKEND });
+}

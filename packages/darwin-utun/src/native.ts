@@ -1,0 +1,101 @@
+/**
+ * The native addon (`tapkit_utun.node`, built on macOS only): its exact shape, and how it is
+ * found. Loaded lazily, on the first open or probe, never at import.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { TapError, TapErrorCode } from '@tapkit/core';
+import { BACKEND } from './errors.js';
+import type { UtunHandle, UtunHandleOptions, UtunSystem } from './utun-system.js';
+
+/** The addon's exports: the system calls of {@link UtunSystem}, one to one. */
+export interface RawUtunAddon {
+  readonly UtunHandle: new (options: UtunHandleOptions) => UtunHandle;
+  setMtu(name: string, mtu: number): void;
+  setUp(name: string, up: boolean): void;
+  addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  /** Two connected non-blocking AF_UNIX datagram sockets: a stand-in utun for tests. */
+  datagramPair(): [number, number];
+}
+
+/** The environment variable that points at an addon to load instead of the package's own. */
+export const ADDON_PATH_VARIABLE = 'TAPKIT_UTUN_ADDON';
+
+const FUNCTIONS = ['UtunHandle', 'setMtu', 'setUp', 'addAddress', 'datagramPair'] as const;
+
+function notInstalled(message: string, cause?: unknown): TapError {
+  return new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, message, { cause, backend: BACKEND });
+}
+
+/** The error for every platform but macOS. */
+export function unsupportedPlatform(platform: string = process.platform): TapError {
+  return new TapError(
+    TapErrorCode.UNSUPPORTED_PLATFORM,
+    `${BACKEND}: utun exists on macOS only, not on ${platform}` +
+      (platform === 'linux' ? '; use the linux-tap backend (its TUN mode takes the same shim)' : ''),
+    { backend: BACKEND },
+  );
+}
+
+/**
+ * Loads the addon: from `TAPKIT_UTUN_ADDON` when set (and only from there), else the package's
+ * own build or prebuild through node-gyp-build. Node caches loaded addons; nothing is kept
+ * here. Throws `ERR_TAP_UNSUPPORTED_PLATFORM` off macOS, `ERR_TAP_BACKEND_NOT_INSTALLED` when
+ * no addon loads.
+ */
+export function loadUtunAddon(env: Readonly<Record<string, string | undefined>> = process.env): RawUtunAddon {
+  if (process.platform !== 'darwin') throw unsupportedPlatform();
+  const require = createRequire(import.meta.url);
+  const override = env[ADDON_PATH_VARIABLE];
+  let loaded: unknown;
+  if (override !== undefined && override !== '') {
+    try {
+      loaded = require(override);
+    } catch (error) {
+      throw notInstalled(
+        `${BACKEND}: could not load the native addon from ${ADDON_PATH_VARIABLE}=${override}: ${(error as Error).message}`,
+        error,
+      );
+    }
+  } else {
+    // src/ and dist/ both sit one level below the package root, where node-gyp-build looks in
+    // build/Release, build/Debug and prebuilds/<platform>-<arch>/.
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    try {
+      const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+      loaded = nodeGypBuild(root);
+    } catch (error) {
+      throw notInstalled(
+        `${BACKEND}: the native addon could not be loaded from ${root} (tried build/Release, build/Debug and ` +
+          `prebuilds/${process.platform}-${process.arch}): ${(error as Error).message}. ` +
+          `Build it with 'npm run build -w @tapkit/darwin-utun' (needs Xcode's command line tools), ` +
+          `or set ${ADDON_PATH_VARIABLE} to a tapkit_utun.node file.`,
+        error,
+      );
+    }
+  }
+  const missing = FUNCTIONS.filter(
+    (key) => typeof (loaded as Record<string, unknown> | null)?.[key] !== 'function',
+  );
+  if (missing.length > 0) {
+    throw notInstalled(
+      `${BACKEND}: the loaded native addon is not tapkit_utun (missing ${missing.join(', ')})`,
+    );
+  }
+  return loaded as RawUtunAddon;
+}
+
+/** The real system: the addon's calls, as a {@link UtunSystem}. */
+export function loadNativeUtunSystem(env?: Readonly<Record<string, string | undefined>>): UtunSystem {
+  const addon = loadUtunAddon(env);
+  return {
+    osInterface: true,
+    openUtun: (options) => new addon.UtunHandle(options),
+    setMtu: (name, mtu) => addon.setMtu(name, mtu),
+    setUp: (name, up) => addon.setUp(name, up),
+    addAddress: (name, family, address, prefixLength) =>
+      addon.addAddress(name, family, address, prefixLength),
+  };
+}

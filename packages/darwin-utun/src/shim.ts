@@ -1,0 +1,542 @@
+/**
+ * The L2-over-L3 shim: turns a layer-3 {@link PacketPort} (IP packets) into a core
+ * `TapPort` (Ethernet frames), so that core's engine makes it a TapDevice.
+ *
+ * The picture is a point-to-point Ethernet link. The user's program is one host on it, at the
+ * device's MAC; the OS is the other, at the *peer MAC* (stable, see {@link derivePeerMac}).
+ *
+ * - Frames the user writes ("outbound") are stripped to packets for the OS: IPv4 and IPv6
+ *   frames addressed to the peer MAC or to a broadcast/multicast MAC, with a sound IP header.
+ *   ARP and neighbour discovery never reach the OS: the shim answers them itself, on the OS's
+ *   behalf, with the peer MAC — for on-link addresses only (see {@link LinkAddresses}), never for
+ *   an address the user is probing for itself (ARP probes, duplicate address detection).
+ * - Packets the OS sends ("inbound") get an Ethernet header from the peer MAC: to the device's
+ *   MAC when unicast, to 01:00:5e:… / 33:33:… when multicast, to ff:ff:ff:ff:ff:ff for IPv4
+ *   broadcasts.
+ * - What cannot be carried is dropped and counted by reason in the device's stats
+ *   ({@link ShimDrop}).
+ *
+ * @module
+ */
+import {
+  ArpOp,
+  EtherType,
+  Icmpv6Type,
+  IpProtocol,
+  TapError,
+  TapErrorCode,
+  buildArpReplyFrameFor,
+  buildNeighborAdvertisementFrame,
+  checkDeviceMac,
+  formatIPv6Address,
+  isBroadcastMac,
+  isMulticastMac,
+  macEquals,
+  parseArp,
+  parseCidr,
+  parseNeighborAdvertisement,
+  parseNeighborSolicitation,
+  verifyIPv4Checksum,
+  verifyIcmpv6Checksum,
+  type Frame,
+  type InterfaceAddress,
+  type MacInput,
+  type MtuLimits,
+  type PortSink,
+  type TapCapabilities,
+  type TapPort,
+} from '@tapkit/core';
+import { BoundedAddressSet, LinkAddresses, isLinkLocalIPv6, type OnLinkMode } from './on-link.js';
+import type { PacketPort, PacketSink } from './packet-port.js';
+import { checkPeerMac, derivePeerMac } from './peer-mac.js';
+
+/** The reasons the shim counts drops under (`device.stats().drops`). */
+export const ShimDrop = {
+  /** A frame whose EtherType is not IPv4, IPv6 or ARP (VLAN-tagged frames included). */
+  NonIp: 'nonIp',
+  /** A unicast frame to a MAC that is not the peer's. */
+  UnknownMac: 'unknownMac',
+  /**
+   * A frame with an unsound IPv4/IPv6/ARP/neighbour discovery header or a multicast source
+   * MAC, or a packet from the OS that is not IPv4/IPv6.
+   */
+  Malformed: 'malformed',
+  /** ARP the OS side does not answer: replies, probes and announcements, off-link targets. */
+  ArpIgnored: 'arpIgnored',
+  /** Neighbour discovery not answered: advertisements, DAD for others' addresses, off-link targets. */
+  NdIgnored: 'ndIgnored',
+  /** More answers pending than {@link MAX_PENDING_REPLIES} (a flood of requests in one turn). */
+  ReplyOverflow: 'replyOverflow',
+  /** A packet from the OS larger than the device's MTU. */
+  Oversize: 'oversize',
+} as const;
+
+/** Answers waiting for the next microtask; more are dropped as {@link ShimDrop.ReplyOverflow}. */
+export const MAX_PENDING_REPLIES = 1024;
+/** The OS side's link-local addresses the shim remembers (from the packets it sends). */
+export const MAX_LEARNED_ADDRESSES = 16;
+
+const ETH = 14;
+const ALL_NODES = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+
+/** Options of {@link createL2Shim}. */
+export interface L2ShimOptions {
+  /** The device's MAC: the user's side of the link, where frames from the OS are addressed. */
+  readonly mac: MacInput;
+  /**
+   * The OS side's addresses, as CIDR strings or parsed: they decide what is on-link (see
+   * {@link OnLinkMode}). Configuring them on the OS device is the packet port's business.
+   */
+  readonly addresses?: readonly (string | InterfaceAddress)[];
+  /** The MAC the OS side speaks from. Default: {@link derivePeerMac} of `mac`. */
+  readonly peerMac?: MacInput;
+  /** Which addresses the OS side answers for. Default `'prefixes'`. */
+  readonly onLink?: OnLinkMode;
+  /** The MTU range reported in the capabilities. Default: the packet port's MTU. */
+  readonly limits?: MtuLimits;
+}
+
+/** {@link L2ShimOptions} checked and parsed. */
+export interface ResolvedShimOptions {
+  readonly mac: Uint8Array;
+  readonly peerMac: Uint8Array;
+  readonly addresses: readonly InterfaceAddress[];
+  readonly onLink: OnLinkMode;
+  readonly limits: MtuLimits | undefined;
+}
+
+// Array.isArray as a plain boolean: its type guard would turn a readonly array into any[].
+const isArray: (value: unknown) => boolean = Array.isArray;
+
+function invalidOption(message: string, cause?: unknown): TapError {
+  return new TapError(TapErrorCode.INVALID_OPTION, message, cause === undefined ? {} : { cause });
+}
+
+/** A CIDR string parsed, or a parsed address checked. */
+function checkAddress(address: unknown): InterfaceAddress {
+  if (typeof address === 'string') return parseCidr(address);
+  const a = address as Partial<InterfaceAddress> | null;
+  const length = a?.family === 4 ? 4 : a?.family === 6 ? 16 : -1;
+  const prefix = a?.prefixLength;
+  if (
+    !(a?.address instanceof Uint8Array) ||
+    a.address.length !== length ||
+    typeof prefix !== 'number' ||
+    !Number.isInteger(prefix) ||
+    prefix < 0 ||
+    prefix > length * 8
+  ) {
+    throw invalidOption('addresses must hold CIDR strings (10.0.0.1/24, fd00::1/64) or parsed addresses');
+  }
+  return a as InterfaceAddress;
+}
+
+/** Checks shim options without touching anything; throws `ERR_TAP_INVALID_OPTION`. */
+export function resolveShimOptions(options: L2ShimOptions): ResolvedShimOptions {
+  if (typeof options !== 'object' || options === null) throw invalidOption('shim options must be an object');
+  const mac = checkDeviceMac(options.mac);
+  const onLink = options.onLink ?? 'prefixes';
+  if (onLink !== 'prefixes' && onLink !== 'any') {
+    throw invalidOption(`onLink must be 'prefixes' or 'any', not ${JSON.stringify(onLink)}`);
+  }
+  const given = options.addresses ?? [];
+  if (!isArray(given)) throw invalidOption('addresses must be an array of CIDR strings');
+  const addresses = given.map(checkAddress);
+  return {
+    mac,
+    peerMac: options.peerMac === undefined ? derivePeerMac(mac) : checkPeerMac(options.peerMac, mac),
+    addresses,
+    onLink,
+    limits: options.limits,
+  };
+}
+
+/**
+ * Wraps a layer-3 packet port into a layer-2 `TapPort`. Give it to core's
+ * `createTapDevice` (or use `defineShimBackend`) to get a TapDevice.
+ *
+ * @example
+ * ```ts
+ * const shim = createL2Shim(tunPort, { mac: randomMac(), addresses: ['10.0.0.1/24'] });
+ * const dev = createTapDevice(shim, { backend: 'my-l3-backend' });
+ * ```
+ */
+export function createL2Shim(lower: PacketPort, options: L2ShimOptions): L2Shim {
+  return new L2Shim(lower, resolveShimOptions(options));
+}
+
+/** The shim as a port: see the module documentation. */
+export class L2Shim implements TapPort {
+  readonly name: string;
+  readonly mtu: number;
+  readonly capabilities: TapCapabilities;
+  readonly #lower: PacketPort;
+  readonly #mac: Uint8Array;
+  readonly #peerMac: Uint8Array;
+  readonly #link: LinkAddresses;
+  /** The OS side's link-local addresses, learned from what it sends: defended against DAD. */
+  readonly #learned = new BoundedAddressSet(MAX_LEARNED_ADDRESSES);
+  /** Frames that can be built in front of the packet, in its own buffer (see PacketPort.headroom). */
+  readonly #inPlace: boolean;
+  #sink: PortSink | undefined;
+  #replies: Frame[] = [];
+  #closed = false;
+
+  constructor(lower: PacketPort, options: ResolvedShimOptions) {
+    this.#lower = lower;
+    this.name = lower.name;
+    this.mtu = lower.mtu;
+    this.#mac = Uint8Array.from(options.mac);
+    this.#peerMac = Uint8Array.from(options.peerMac);
+    this.#link = new LinkAddresses(options.addresses, options.onLink);
+    this.#inPlace = (lower.headroom ?? 0) >= ETH;
+    this.capabilities = Object.freeze({
+      layer: 2,
+      minMtu: options.limits?.minMtu ?? lower.mtu,
+      maxMtu: options.limits?.maxMtu ?? lower.mtu,
+      multiQueue: false,
+      offload: false,
+      multicastGroups: false,
+      osInterface: lower.osInterface ?? false,
+    });
+  }
+
+  /** The device's MAC (a copy). */
+  get mac(): Uint8Array {
+    return Uint8Array.from(this.#mac);
+  }
+
+  /** The MAC the OS side speaks from (a copy). */
+  get peerMac(): Uint8Array {
+    return Uint8Array.from(this.#peerMac);
+  }
+
+  /** The OS side's link-local addresses seen so far (at most {@link MAX_LEARNED_ADDRESSES}). */
+  learnedAddresses(): string[] {
+    return this.#learned.values().map((a) => formatIPv6Address(a));
+  }
+
+  start(sink: PortSink): void {
+    this.#sink = sink;
+    const lowerSink: PacketSink = {
+      receive: (packets) => this.#receive(packets),
+      writable: () => sink.writable(),
+      dropped: (reason, count) => sink.dropped(reason, count),
+      gone: (error) => sink.gone(error),
+      error: (error) => sink.error(error),
+    };
+    this.#lower.start(lowerSink);
+  }
+
+  // ---- outbound: the user's frames ----
+
+  write(frame: Frame): boolean {
+    const packet = this.#outbound(frame);
+    return packet === undefined ? true : this.#lower.write(packet);
+  }
+
+  writeBatch(frames: readonly Frame[]): boolean {
+    const packets: Uint8Array[] = [];
+    for (const frame of frames) {
+      const packet = this.#outbound(frame);
+      if (packet !== undefined) packets.push(packet);
+    }
+    if (packets.length === 0) return true;
+    const lower = this.#lower;
+    if (lower.writeBatch) return lower.writeBatch(packets);
+    let accepted = true;
+    for (const packet of packets) accepted = lower.write(packet) && accepted;
+    return accepted;
+  }
+
+  /** The packet to send for `frame`, or undefined when it was answered here or dropped. */
+  #outbound(frame: Frame): Uint8Array | undefined {
+    if (frame.length < ETH) return this.#drop(ShimDrop.Malformed);
+    const toPeer = macEquals(frame, this.#peerMac);
+    if (!toPeer && !isMulticastMac(frame)) return this.#drop(ShimDrop.UnknownMac);
+    if (isMulticastMac(frame, 6)) return this.#drop(ShimDrop.Malformed); // no such sender on Ethernet
+    switch ((frame[12]! << 8) | frame[13]!) {
+      case EtherType.IPv4:
+        return this.#ipv4Out(frame);
+      case EtherType.IPv6:
+        return this.#ipv6Out(frame);
+      case EtherType.ARP:
+        if (!toPeer && !isBroadcastMac(frame)) return this.#drop(ShimDrop.UnknownMac);
+        this.#arp(frame);
+        return undefined;
+      default:
+        return this.#drop(ShimDrop.NonIp);
+    }
+  }
+
+  /** The IPv4 packet in `frame` (Ethernet padding trimmed), if its header is sound. */
+  #ipv4Out(frame: Frame): Uint8Array | undefined {
+    const ip = frame.subarray(ETH);
+    if (ip.length < 20 || ip[0]! >> 4 !== 4) return this.#drop(ShimDrop.Malformed);
+    const headerLength = (ip[0]! & 0x0f) * 4;
+    const totalLength = (ip[2]! << 8) | ip[3]!;
+    if (headerLength < 20 || totalLength < headerLength || totalLength > ip.length) {
+      return this.#drop(ShimDrop.Malformed);
+    }
+    if (!verifyIPv4Checksum(ip)) return this.#drop(ShimDrop.Malformed);
+    return ip.subarray(0, totalLength);
+  }
+
+  /** The IPv6 packet in `frame` (padding trimmed); neighbour discovery is handled here instead. */
+  #ipv6Out(frame: Frame): Uint8Array | undefined {
+    const ip = frame.subarray(ETH);
+    if (ip.length < 40 || ip[0]! >> 4 !== 6) return this.#drop(ShimDrop.Malformed);
+    const end = 40 + ((ip[4]! << 8) | ip[5]!);
+    if (end > ip.length) return this.#drop(ShimDrop.Malformed);
+    const packet = ip.subarray(0, end);
+    if (packet[6] === IpProtocol.ICMPv6 && end > 40) {
+      const type = packet[40];
+      if (type === Icmpv6Type.NeighborSolicitation || type === Icmpv6Type.NeighborAdvertisement) {
+        this.#neighborDiscovery(frame, packet);
+        return undefined;
+      }
+    }
+    return packet;
+  }
+
+  /** Answers an ARP request for an on-link address; everything else ARP stops here. */
+  #arp(frame: Frame): void {
+    let arp;
+    try {
+      arp = parseArp(frame.subarray(ETH));
+    } catch {
+      this.#drop(ShimDrop.Malformed);
+      return;
+    }
+    if (arp.op !== ArpOp.Request) {
+      this.#drop(ShimDrop.ArpIgnored); // replies, RARP…: the OS has no ARP cache to fill
+      return;
+    }
+    if (isMulticastMac(arp.senderMac) || arp.senderMac.every((b) => b === 0)) {
+      this.#drop(ShimDrop.Malformed);
+      return;
+    }
+    const { senderIp, targetIp } = arp;
+    const probe = senderIp.every((b) => b === 0);
+    // A probe (RFC 5227) asks "is anyone using this address?": answered only when the OS side
+    // holds it, or the user would take its own tentative address for a conflict. An
+    // announcement (sender = target) asks nothing.
+    const answer = probe
+      ? this.#link.holdsIPv4(targetIp)
+      : !sameIp(senderIp, targetIp) && this.#link.isOnLinkIPv4(targetIp);
+    if (!answer) {
+      this.#drop(ShimDrop.ArpIgnored);
+      return;
+    }
+    this.#reply(buildArpReplyFrameFor(arp, this.#peerMac));
+  }
+
+  /**
+   * Neighbour solicitations for on-link addresses get an advertisement from the peer MAC;
+   * duplicate address detection is answered only for the OS side's own addresses, so the
+   * user's tentative addresses stay unique. Advertisements stop here: the OS needs none.
+   */
+  #neighborDiscovery(frame: Frame, packet: Uint8Array): void {
+    const src = packet.subarray(8, 24);
+    const dst = packet.subarray(24, 40);
+    const icmp = packet.subarray(40);
+    // RFC 4861 §7.1: hop limit 255 (it came from this link) and a correct checksum.
+    if (packet[7] !== 255 || !verifyIcmpv6Checksum(icmp, src, dst)) {
+      this.#drop(ShimDrop.Malformed);
+      return;
+    }
+    let ns;
+    try {
+      if (icmp[0] === Icmpv6Type.NeighborAdvertisement) {
+        parseNeighborAdvertisement(icmp); // only to count a bad one as malformed
+        this.#drop(ShimDrop.NdIgnored);
+        return;
+      }
+      ns = parseNeighborSolicitation(icmp)!;
+    } catch {
+      this.#drop(ShimDrop.Malformed);
+      return;
+    }
+    const target = ns.target;
+    const dad = src.every((b) => b === 0);
+    if (target[0] === 0xff || (dad && (ns.sourceLinkLayer !== undefined || !isSolicitedNode(dst, target)))) {
+      this.#drop(ShimDrop.Malformed); // RFC 4861 §7.1.1
+      return;
+    }
+    if (dad) {
+      if (!this.#link.holdsIPv6(target) && !this.#learned.has(target)) {
+        this.#drop(ShimDrop.NdIgnored);
+        return;
+      }
+      // RFC 4862 §5.4.3: defend the address with an advertisement to all nodes.
+      this.#reply(
+        buildNeighborAdvertisementFrame({
+          srcMac: this.#peerMac,
+          src: target,
+          dst: ALL_NODES,
+          target,
+          targetLinkLayer: this.#peerMac,
+          router: false,
+          solicited: false,
+          override: true,
+        }),
+      );
+      return;
+    }
+    if (sameIp(src, target) || !(this.#link.isOnLinkIPv6(target) || this.#learned.has(target))) {
+      this.#drop(ShimDrop.NdIgnored);
+      return;
+    }
+    this.#reply(
+      buildNeighborAdvertisementFrame({
+        srcMac: this.#peerMac,
+        src: target,
+        dst: src,
+        dstMac: ns.sourceLinkLayer ?? frame.subarray(6, 12),
+        target,
+        targetLinkLayer: this.#peerMac,
+        router: false,
+        solicited: true,
+        override: true,
+      }),
+    );
+  }
+
+  /**
+   * Queues an answer for the user. Answers are delivered on the next microtask, in one batch,
+   * never inside the user's write(): a handler that writes from a 'frame' event would
+   * otherwise re-enter itself.
+   */
+  #reply(frame: Frame): void {
+    if (this.#closed || this.#sink === undefined) return;
+    if (this.#replies.length >= MAX_PENDING_REPLIES) {
+      this.#drop(ShimDrop.ReplyOverflow);
+      return;
+    }
+    if (this.#replies.push(frame) === 1) queueMicrotask(() => this.#flushReplies());
+  }
+
+  #flushReplies(): void {
+    const replies = this.#replies;
+    this.#replies = [];
+    if (!this.#closed && replies.length > 0) this.#sink?.receive(replies);
+  }
+
+  #drop(reason: string): undefined {
+    this.#sink?.dropped(reason);
+    return undefined;
+  }
+
+  // ---- inbound: the OS's packets ----
+
+  #receive(packets: Uint8Array[]): void {
+    const frames: Frame[] = [];
+    for (const packet of packets) {
+      const frame = this.#inbound(packet);
+      if (frame !== undefined) frames.push(frame);
+    }
+    if (frames.length > 0 && !this.#closed) this.#sink?.receive(frames);
+  }
+
+  /** The frame that carries `packet` to the user, or undefined when it is dropped. */
+  #inbound(packet: Uint8Array): Frame | undefined {
+    const version = packet.length > 0 ? packet[0]! >> 4 : 0;
+    let length: number;
+    let etherType: number;
+    if (version === 4 && packet.length >= 20) {
+      const headerLength = (packet[0]! & 0x0f) * 4;
+      length = (packet[2]! << 8) | packet[3]!;
+      if (headerLength < 20 || length < headerLength || length > packet.length) {
+        return this.#drop(ShimDrop.Malformed);
+      }
+      etherType = EtherType.IPv4;
+    } else if (version === 6 && packet.length >= 40) {
+      length = 40 + ((packet[4]! << 8) | packet[5]!);
+      if (length > packet.length) return this.#drop(ShimDrop.Malformed);
+      etherType = EtherType.IPv6;
+      if (isLinkLocalIPv6(packet, 8)) this.#learned.add(packet, 8);
+    } else {
+      return this.#drop(ShimDrop.Malformed);
+    }
+    if (length > this.mtu) return this.#drop(ShimDrop.Oversize);
+    let frame: Uint8Array;
+    if (this.#inPlace && packet.byteOffset >= ETH) {
+      frame = new Uint8Array(packet.buffer, packet.byteOffset - ETH, ETH + length);
+    } else {
+      frame = new Uint8Array(ETH + length);
+      frame.set(packet.subarray(0, length), ETH);
+    }
+    this.#writeDestination(frame, version);
+    frame.set(this.#peerMac, 6);
+    frame[12] = etherType >> 8;
+    frame[13] = etherType & 0xff;
+    return frame;
+  }
+
+  /** Writes the destination MAC for the packet at `frame[14…]`. */
+  #writeDestination(frame: Uint8Array, version: number): void {
+    if (version === 4) {
+      const dst = frame.subarray(ETH + 16, ETH + 20);
+      if (this.#link.isBroadcastIPv4(dst)) {
+        frame.fill(0xff, 0, 6);
+      } else if ((dst[0]! & 0xf0) === 0xe0) {
+        // RFC 1112: 01:00:5e and the group's low 23 bits.
+        frame[0] = 0x01;
+        frame[1] = 0x00;
+        frame[2] = 0x5e;
+        frame[3] = dst[1]! & 0x7f;
+        frame[4] = dst[2]!;
+        frame[5] = dst[3]!;
+      } else {
+        frame.set(this.#mac, 0);
+      }
+    } else if (frame[ETH + 24] === 0xff) {
+      // RFC 2464 §7: 33:33 and the group's last 4 bytes.
+      frame[0] = 0x33;
+      frame[1] = 0x33;
+      frame.copyWithin(2, ETH + 36, ETH + 40);
+    } else {
+      frame.set(this.#mac, 0);
+    }
+  }
+
+  // ---- the rest goes to the packet port ----
+
+  pause(): void {
+    this.#lower.pause?.();
+  }
+
+  resume(): void {
+    this.#lower.resume?.();
+  }
+
+  ref(): void {
+    this.#lower.ref?.();
+  }
+
+  unref(): void {
+    this.#lower.unref?.();
+  }
+
+  close(): Promise<void> | void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#replies = [];
+    return this.#lower.close();
+  }
+}
+
+function sameIp(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `dst` is the solicited-node multicast group of `target` (ff02::1:ffXX:XXXX). */
+function isSolicitedNode(dst: Uint8Array, target: Uint8Array): boolean {
+  for (let i = 0; i < 13; i++) {
+    const expected = i === 0 ? 0xff : i === 1 ? 0x02 : i === 11 ? 0x01 : i === 12 ? 0xff : 0;
+    if (dst[i] !== expected) return false;
+  }
+  return dst[13] === target[13] && dst[14] === target[14] && dst[15] === target[15];
+}
