@@ -1,0 +1,301 @@
+#include "bpf_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/bpf.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+namespace tapkit {
+namespace {
+
+// bsd/net/bpf.h (xnu-11417.101.15):
+static_assert(BIOCSBLEN == 0xc0044266UL, "BIOCSBLEN _IOWR('B', 102, u_int)");
+static_assert(BIOCPROMISC == 0x20004269UL, "BIOCPROMISC _IO('B', 105)");
+static_assert(BIOCSETIF == 0x8020426cUL, "BIOCSETIF _IOW('B', 108, struct ifreq)");
+static_assert(BIOCIMMEDIATE == 0x80044270UL, "BIOCIMMEDIATE _IOW('B', 112, u_int)");
+static_assert(BIOCSHDRCMPLT == 0x80044275UL, "BIOCSHDRCMPLT _IOW('B', 117, u_int)");
+static_assert(BIOCSSEESENT == 0x80044277UL, "BIOCSSEESENT _IOW('B', 119, u_int)");
+
+// Reads per wake-up, each of up to the buffer size; they reach JS in one call. What is left
+// stays in the kernel, and the poll (level-triggered) wakes again on the next loop turn.
+constexpr uint32_t kReadsPerBatch = 4;
+// bpf.c: BPF_MAX_DEVICES nodes at most; opening the last node clones the next one.
+constexpr int kMaxDevices = 256;
+constexpr uint32_t kMinBufferSize = 4096;
+constexpr uint32_t kMaxBufferSize = 16 * 1024 * 1024;
+
+Napi::Function FunctionOption(Napi::Object options, const char* key) {
+  Napi::Value value = options.Get(key);
+  if (!value.IsFunction()) {
+    throw Napi::TypeError::New(options.Env(), std::string("options.") + key + " must be a function");
+  }
+  return value.As<Napi::Function>();
+}
+
+uint32_t UintOption(Napi::Object options, const char* key, uint32_t min, uint32_t max) {
+  Napi::Value value = options.Get(key);
+  double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
+  if (!(number >= min && number <= max) || number != static_cast<uint32_t>(number)) {
+    throw Napi::RangeError::New(options.Env(), std::string("options.") + key + " must be an integer from " +
+                                                   std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<uint32_t>(number);
+}
+
+// Opens the first free /dev/bpfN: each node opens once at a time (EBUSY), and the kernel makes
+// the next node when the last one is opened (bpfopen), so trying them in order finds one.
+int OpenBpfDevice(Napi::Env env, std::string* path) {
+  for (int unit = 0; unit < kMaxDevices; unit++) {
+    char name[32];
+    snprintf(name, sizeof name, "/dev/bpf%d", unit);
+    int fd = open(name, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      *path = name;
+      return fd;
+    }
+    if (errno != EBUSY) throw ErrnoError(env, errno, "open", name);
+  }
+  throw ErrnoError(env, EBUSY, "open", "/dev/bpf*");
+}
+
+void BpfIoctl(Napi::Env env, int fd, unsigned long request, const char* requestName, void* arg,
+              const std::string& subject) {
+  if (ioctl(fd, request, arg) < 0) throw ErrnoError(env, errno, "ioctl", subject, requestName);
+}
+
+}  // namespace
+
+Napi::Function BpfReader::Define(Napi::Env env) {
+  return DefineClass(env, "BpfReader",
+                     {
+                         InstanceAccessor<&BpfReader::GetBufferSize>("bufferSize"),
+                         InstanceAccessor<&BpfReader::GetDevice>("device"),
+                         InstanceMethod<&BpfReader::Resume>("resume"),
+                         InstanceMethod<&BpfReader::Pause>("pause"),
+                         InstanceMethod<&BpfReader::RefLoop>("ref"),
+                         InstanceMethod<&BpfReader::UnrefLoop>("unref"),
+                         InstanceMethod<&BpfReader::Close>("close"),
+                     });
+}
+
+// new BpfReader(interfaceName, { bufferSize, onRead(buffer, chunkEnds), onError(error) })
+BpfReader::BpfReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfReader>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  // Everything that can fail without holding an OS resource comes first.
+  interface_ = NameArg(info, 0);
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  Napi::Object options = info[1].As<Napi::Object>();
+  onRead_ = Napi::Persistent(FunctionOption(options, "onRead"));
+  onError_ = Napi::Persistent(FunctionOption(options, "onError"));
+  u_int size = UintOption(options, "bufferSize", kMinBufferSize, kMaxBufferSize);
+  async_ = std::make_unique<Napi::AsyncContext>(env, "tapkit:BpfReader", Value());
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "no event loop for this environment");
+  }
+
+  FdGuard fd(OpenBpfDevice(env, &device_));
+  // The order matters. The buffer size can only be set before BIOCSETIF (EINVAL after); the
+  // kernel caps it silently and writes back what it granted (BIOCSBLEN is _IOWR).
+  BpfIoctl(env, fd.get(), BIOCSBLEN, "BIOCSBLEN", &size, device_);
+  u_int one = 1;
+  u_int zero = 0;
+  // Wake the reader for every packet, not when the buffer is full.
+  BpfIoctl(env, fd.get(), BIOCIMMEDIATE, "BIOCIMMEDIATE", &one, device_);
+  // Inbound only: what arrives on the I/O member from its peer, not what tapkit injects.
+  BpfIoctl(env, fd.get(), BIOCSSEESENT, "BIOCSSEESENT", &zero, device_);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, interface_.data(), interface_.size());
+  BpfIoctl(env, fd.get(), BIOCSETIF, "BIOCSETIF", &ifr, interface_);
+  // Link headers are complete: this matters for writes through BPF only (tapkit writes with
+  // NDRV), set as ZeroTier sets it so the fd behaves the same if it is ever written.
+  BpfIoctl(env, fd.get(), BIOCSHDRCMPLT, "BIOCSHDRCMPLT", &one, device_);
+  // Every frame the peer sends, whatever its destination MAC.
+  BpfIoctl(env, fd.get(), BIOCPROMISC, "BIOCPROMISC", nullptr, device_);
+  int flags = fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) < 0) throw ErrnoError(env, errno, "fcntl", device_);
+
+  bufferSize_ = size;
+  batchCapacity_ = static_cast<size_t>(size) * kReadsPerBatch;
+  batch_.reset(new uint8_t[batchCapacity_]);
+
+  // After BIOCSETIF: libuv checks the fd by adding an EVFILT_READ kevent, which a BPF fd
+  // accepts only once it is bound (filt_bpfattach). It accepts no other filter, so the poll
+  // is only ever started for UV_READABLE.
+  auto poll = std::make_unique<Poll>();
+  int err = uv_poll_init(loop, &poll->handle, fd.get());
+  if (err != 0) throw ErrnoError(env, -err, "uv_poll_init", device_);
+  // The environment's exit closes the poll (and the fd) if JS has not: a worker that ends
+  // with a reader open leaves nothing behind.
+  poll->handle.data = poll.get();
+  poll->owner = nullptr;
+  if (napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll.get(), &poll->hook) != napi_ok) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll.release()->handle),
+             [](uv_handle_t* handle) { delete static_cast<Poll*>(handle->data); });
+    throw Napi::Error::New(env, "could not register an environment cleanup hook");
+  }
+  // Nothing below throws: from here the reader is open.
+  poll->owner = this;
+  poll_ = poll.release();
+  fd_ = fd.release();
+  // An open reader is not garbage, like a socket: the wrapper lives until close().
+  Ref();
+  held_ = true;
+}
+
+BpfReader::~BpfReader() { ReleaseOsResources(); }
+
+void BpfReader::OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg) {
+  Poll* poll = static_cast<Poll*>(arg);
+  // Still open: close it now. Otherwise its close is pending, and OnClosed removes the hook.
+  if (poll->owner != nullptr) poll->owner->ReleaseOsResources();
+}
+
+void BpfReader::OnClosed(uv_handle_t* handle) {
+  Poll* poll = static_cast<Poll*>(handle->data);
+  napi_remove_async_cleanup_hook(poll->hook);
+  delete poll;
+}
+
+// Stops polling and closes the fd. Calls no JS, so it is safe from the environment's exit and
+// the destructor; idempotent.
+void BpfReader::ReleaseOsResources() {
+  closed_ = true;
+  polling_ = false;
+  if (poll_ != nullptr) {
+    poll_->owner = nullptr;
+    // uv_close stops the poll at once, so the fd may be closed right after.
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnClosed);
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+Napi::Value BpfReader::GetBufferSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), bufferSize_);
+}
+
+Napi::Value BpfReader::GetDevice(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_); }
+
+void BpfReader::Resume(const Napi::CallbackInfo& info) { SetPolling(info.Env(), true); }
+
+void BpfReader::Pause(const Napi::CallbackInfo& info) { SetPolling(info.Env(), false); }
+
+void BpfReader::SetPolling(Napi::Env env, bool on) {
+  if (closed_ || failed_ || poll_ == nullptr || polling_ == on) return;
+  polling_ = on;
+  if (!on) {
+    uv_poll_stop(&poll_->handle);
+    return;
+  }
+  int err = uv_poll_start(&poll_->handle, UV_READABLE, OnPoll);
+  if (err != 0) {
+    polling_ = false;
+    throw ErrnoError(env, -err, "uv_poll_start", device_);
+  }
+}
+
+void BpfReader::RefLoop(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+}
+
+void BpfReader::UnrefLoop(const Napi::CallbackInfo& info) {
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+}
+
+void BpfReader::Close(const Napi::CallbackInfo& info) {
+  ReleaseOsResources();
+  batch_.reset();
+  if (held_) {
+    held_ = false;
+    Unref();
+  }
+}
+
+void BpfReader::OnPoll(uv_poll_t* handle, int status, int events) {
+  BpfReader* self = static_cast<Poll*>(handle->data)->owner;
+  if (self == nullptr) return;
+  Napi::Env env(self->env_);
+  Napi::HandleScope scope(env);
+  // JS called from here may close the reader and drop the last reference to the wrapper:
+  // keep it alive until this call is done with `this`.
+  self->Ref();
+  try {
+    self->HandlePoll(env, status);
+  } catch (const Napi::Error& error) {
+    // A JS callback threw: report it as uncaught, as Node does for its own callbacks.
+    napi_fatal_exception(self->env_, error.Value());
+  }
+  self->Unref();
+}
+
+void BpfReader::HandlePoll(Napi::Env env, int status) {
+  if (closed_ || !polling_) return;
+  if (status < 0) {
+    Fail(env, -status, "uv_poll");
+    return;
+  }
+  ReadBatch(env);
+}
+
+// Reads until EAGAIN, the read cap or the batch capacity, then hands everything read to JS in
+// one call: onRead(buffer, chunkEnds), read i ending at chunkEnds[i]. Every read asks for
+// exactly the buffer size (bpfread: EINVAL otherwise) and returns whole records.
+void BpfReader::ReadBatch(Napi::Env env) {
+  uint32_t ends[kReadsPerBatch];
+  uint32_t reads = 0;
+  size_t used = 0;
+  int err = 0;
+  while (reads < kReadsPerBatch && batchCapacity_ - used >= bufferSize_) {
+    ssize_t n = read(fd_, batch_.get() + used, bufferSize_);
+    if (n > 0) {
+      used += static_cast<size_t>(n);
+      ends[reads++] = static_cast<uint32_t>(used);
+      continue;
+    }
+    if (n == 0) {
+      // Non-blocking bpfread returns data, EWOULDBLOCK, or ENXIO once the interface is gone;
+      // 0 bytes from a readable fd means its end: report it as gone rather than spin on it.
+      if (reads == 0) err = ENXIO;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    err = errno;  // ENXIO once the interface is gone
+    break;
+  }
+  if (reads > 0) {
+    // One copy per batch into memory JS owns; the batch buffer is reused for the next one.
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, used);
+    memcpy(buffer.Data(), batch_.get(), used);
+    Napi::Uint32Array chunkEnds = Napi::Uint32Array::New(env, reads);
+    for (uint32_t i = 0; i < reads; i++) chunkEnds[i] = ends[i];
+    // MakeCallback, not Call: it runs the microtask queue afterwards and gives async_hooks a
+    // resource.
+    onRead_.MakeCallback(Value(), {buffer, chunkEnds}, *async_);
+  }
+  if (err != 0 && !closed_) Fail(env, err, "read");
+}
+
+// Reading cannot go on: stop polling and tell JS once.
+void BpfReader::Fail(Napi::Env env, int err, const char* syscall) {
+  if (failed_) return;
+  failed_ = true;
+  if (poll_ != nullptr) uv_poll_stop(&poll_->handle);
+  polling_ = false;
+  Napi::Error error = ErrnoError(env, err, syscall, interface_);
+  onError_.MakeCallback(Value(), {error.Value()}, *async_);
+}
+
+}  // namespace tapkit

@@ -1,0 +1,70 @@
+// BpfReader: a BPF device bound to an interface, polled for readable on the environment's own
+// event loop; each wake-up reads until EAGAIN (or a cap) and hands the reads to JS in one call.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace tapkit {
+
+class BpfReader : public Napi::ObjectWrap<BpfReader> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit BpfReader(const Napi::CallbackInfo& info);
+  ~BpfReader() override;
+
+ private:
+  // libuv may hold the poll handle after this object is gone (uv_close completes on a later
+  // loop turn), so the handle lives in its own allocation, freed by the close callback, and
+  // points back here only while open. The allocation also holds the environment's async
+  // cleanup hook, removed only once the handle has closed: Node then waits for the close
+  // before it tears the environment down and unloads this addon (in a worker, an addon
+  // unloaded with a close pending would have libuv call into unmapped code).
+  struct Poll {
+    uv_poll_t handle;
+    BpfReader* owner;
+    napi_async_cleanup_hook_handle hook;
+  };
+
+  Napi::Value GetBufferSize(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  void Resume(const Napi::CallbackInfo& info);
+  void Pause(const Napi::CallbackInfo& info);
+  void RefLoop(const Napi::CallbackInfo& info);
+  void UnrefLoop(const Napi::CallbackInfo& info);
+  void Close(const Napi::CallbackInfo& info);
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnClosed(uv_handle_t* handle);
+  static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg);
+  void HandlePoll(Napi::Env env, int status);
+  void ReadBatch(Napi::Env env);
+  void Fail(Napi::Env env, int err, const char* syscall);
+  void SetPolling(Napi::Env env, bool on);
+  void ReleaseOsResources();
+
+  napi_env env_;
+  std::string device_;
+  std::string interface_;
+  int fd_ = -1;
+  Poll* poll_ = nullptr;
+  uint32_t bufferSize_ = 0;  // what BIOCSBLEN granted: every read asks for exactly this much
+  bool polling_ = false;
+  bool failed_ = false;
+  bool closed_ = false;
+  bool held_ = false;  // the wrapper is referenced strongly while open
+
+  // Reads land here back to back; a batch is copied once into an ArrayBuffer that JS owns.
+  std::unique_ptr<uint8_t[]> batch_;
+  size_t batchCapacity_ = 0;
+
+  Napi::FunctionReference onRead_;
+  Napi::FunctionReference onError_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+};
+
+}  // namespace tapkit

@@ -1,0 +1,162 @@
+#include "ndrv_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/ndrv.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+namespace tapkit {
+namespace {
+
+// bsd/sys/socket.h: AF_NDRV 27. bsd/net/ndrv.h: struct sockaddr_ndrv { u_char snd_len;
+// u_char snd_family; u_char snd_name[IFNAMSIZ]; } = 18 bytes.
+static_assert(AF_NDRV == 27, "AF_NDRV");
+static_assert(sizeof(struct sockaddr_ndrv) == 18, "struct sockaddr_ndrv");
+
+// A typed array's bytes: Buffers and Uint8Arrays (the engine has checked frames already).
+bool FrameBytes(Napi::Value value, const uint8_t** data, size_t* length) {
+  if (!value.IsTypedArray()) return false;
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  if (array.TypedArrayType() != napi_uint8_array) return false;
+  Napi::Uint8Array bytes = array.As<Napi::Uint8Array>();
+  *data = bytes.Data();
+  *length = bytes.ByteLength();
+  return true;
+}
+
+}  // namespace
+
+Napi::Function NdrvWriter::Define(Napi::Env env) {
+  return DefineClass(env, "NdrvWriter",
+                     {
+                         InstanceMethod<&NdrvWriter::Write>("write"),
+                         InstanceMethod<&NdrvWriter::WriteBatch>("writeBatch"),
+                         InstanceMethod<&NdrvWriter::Close>("close"),
+                     });
+}
+
+// new NdrvWriter(interfaceName, { sendBufferSize })
+NdrvWriter::NdrvWriter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NdrvWriter>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  interface_ = NameArg(info, 0);
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  Napi::Value sendBuffer = info[1].As<Napi::Object>().Get("sendBufferSize");
+  int sendBufferSize = 0;
+  if (!sendBuffer.IsUndefined()) {
+    double value = sendBuffer.IsNumber() ? sendBuffer.As<Napi::Number>().DoubleValue() : -1;
+    if (!(value >= 1 && value <= 64 * 1024 * 1024) || value != static_cast<int>(value)) {
+      throw Napi::RangeError::New(env, "options.sendBufferSize must be an integer from 1 to 67108864");
+    }
+    sendBufferSize = static_cast<int>(value);
+  }
+
+  // Root only: ndrv_attach refuses (EPERM) a socket created without privilege.
+  FdGuard fd(socket(AF_NDRV, SOCK_RAW, 0));
+  if (fd.get() < 0) throw ErrnoError(env, errno, "socket", interface_);
+  int flags = fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) < 0) throw ErrnoError(env, errno, "fcntl");
+  if (fcntl(fd.get(), F_SETFD, FD_CLOEXEC) < 0) throw ErrnoError(env, errno, "fcntl");
+  int one = 1;
+  // Once the interface is gone, sends fail with EPIPE (ndrv_handle_ifp_detach: socantsendmore);
+  // without this they would also raise SIGPIPE.
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) < 0) {
+    throw ErrnoError(env, errno, "setsockopt", interface_, "SO_NOSIGPIPE");
+  }
+  // Sends are atomic (PR_ATOMIC): a frame larger than the send buffer (8192 by default,
+  // NDRVSNDQ) fails with EMSGSIZE, so large MTUs need a larger one.
+  if (sendBufferSize > 0 &&
+      setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &sendBufferSize, sizeof sendBufferSize) < 0) {
+    throw ErrnoError(env, errno, "setsockopt", interface_, "SO_SNDBUF");
+  }
+  struct sockaddr_ndrv address;
+  memset(&address, 0, sizeof address);
+  address.snd_len = sizeof address;
+  address.snd_family = AF_NDRV;
+  memcpy(address.snd_name, interface_.data(), interface_.size());
+  // bind picks the interface (EADDRNOTAVAIL if there is none by that name); connect makes
+  // plain write(2) possible.
+  if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&address), sizeof address) < 0) {
+    throw ErrnoError(env, errno, "bind", interface_);
+  }
+  if (connect(fd.get(), reinterpret_cast<struct sockaddr*>(&address), sizeof address) < 0) {
+    throw ErrnoError(env, errno, "connect", interface_);
+  }
+  fd_ = fd.release();
+  napi_add_env_cleanup_hook(env_, CleanupHook, this);
+  hookAdded_ = true;
+}
+
+NdrvWriter::~NdrvWriter() { ReleaseOsResources(); }
+
+void NdrvWriter::CleanupHook(void* arg) {
+  auto* self = static_cast<NdrvWriter*>(arg);
+  self->hookAdded_ = false;
+  self->ReleaseOsResources();
+}
+
+void NdrvWriter::ReleaseOsResources() {
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+  if (hookAdded_) {
+    hookAdded_ = false;
+    napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  }
+}
+
+// No write queue: ndrv_output hands the frame to the driver before write(2) returns, so the
+// send buffer never fills and EAGAIN does not happen in practice; ENOBUFS (no mbufs, or the
+// interface queue is full) drops the frame as a NIC would.
+int NdrvWriter::Send(const uint8_t* data, size_t length) {
+  if (fd_ < 0) return -EBADF;
+  for (;;) {
+    ssize_t n = write(fd_, data, length);
+    if (n >= 0) return 1;
+    if (errno == EINTR) continue;
+    if (errno == ENOBUFS || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return -errno;
+  }
+}
+
+Napi::Value NdrvWriter::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+  if (!FrameBytes(info[0], &data, &length)) throw Napi::TypeError::New(env, "a frame must be a Uint8Array");
+  int sent = Send(data, length);
+  if (sent < 0) throw ErrnoError(env, -sent, "write", interface_);
+  return Napi::Boolean::New(env, sent == 1);
+}
+
+// writeBatch(frames): returns how many were dropped for want of buffers; another failure is
+// thrown with `index`, the frames before it having been sent.
+Napi::Value NdrvWriter::WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "frames must be an array");
+  Napi::Array frames = info[0].As<Napi::Array>();
+  uint32_t dropped = 0;
+  for (uint32_t i = 0; i < frames.Length(); i++) {
+    const uint8_t* data = nullptr;
+    size_t length = 0;
+    if (!FrameBytes(frames.Get(i), &data, &length)) throw Napi::TypeError::New(env, "a frame must be a Uint8Array");
+    int sent = Send(data, length);
+    if (sent < 0) {
+      Napi::Error error = ErrnoError(env, -sent, "write", interface_);
+      error.Set("index", Napi::Number::New(env, i));
+      throw error;
+    }
+    if (sent == 0) dropped++;
+  }
+  return Napi::Number::New(env, dropped);
+}
+
+void NdrvWriter::Close(const Napi::CallbackInfo& info) { ReleaseOsResources(); }
+
+}  // namespace tapkit
