@@ -7,7 +7,9 @@
           "sources": [
             "native/addon.cc",
             "native/netconf.cc",
-            "native/tap_handle.cc"
+            "native/persist.cc",
+            "native/tap_handle.cc",
+            "native/tun.cc"
           ],
           "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
           "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "netconf.h"
+#include "persist.h"
 #include "tap_handle.h"
 
 namespace tapkit {
@@ -33,6 +34,9 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace tapkit;
   exports.Set("TapHandle", TapHandle::Define(env));
+  exports.Set("getLink", Napi::Function::New(env, GetLink, "getLink"));
+  exports.Set("setPersistent", Napi::Function::New(env, SetPersistent, "setPersistent"));
+  exports.Set("lookupId", Napi::Function::New(env, LookupId, "lookupId"));
   exports.Set("setMtu", Napi::Function::New(env, SetMtu, "setMtu"));
   exports.Set("setMac", Napi::Function::New(env, SetMac, "setMac"));
   exports.Set("setUp", Napi::Function::New(env, SetUp, "setUp"));

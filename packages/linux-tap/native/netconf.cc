@@ -53,6 +53,28 @@ void Ioctl(Napi::Env env, int fd, unsigned long request, void* arg, const char* 
 
 }  // namespace
 
+Napi::Value GetLink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = NameArg(info, 0);
+  FdGuard sock(ConfigSocket(env, AF_INET));
+  Napi::Object link = Napi::Object::New(env);
+  struct ifreq ifr = MakeIfreq(name);
+  Ioctl(env, sock.get(), SIOCGIFINDEX, &ifr, "SIOCGIFINDEX", name);
+  link.Set("index", Napi::Number::New(env, ifr.ifr_ifindex));
+  ifr = MakeIfreq(name);
+  Ioctl(env, sock.get(), SIOCGIFMTU, &ifr, "SIOCGIFMTU", name);
+  link.Set("mtu", Napi::Number::New(env, ifr.ifr_mtu));
+  ifr = MakeIfreq(name);
+  Ioctl(env, sock.get(), SIOCGIFHWADDR, &ifr, "SIOCGIFHWADDR", name);
+  Napi::Uint8Array mac = Napi::Uint8Array::New(env, 6);
+  memcpy(mac.Data(), ifr.ifr_hwaddr.sa_data, 6);
+  link.Set("mac", mac);
+  ifr = MakeIfreq(name);
+  Ioctl(env, sock.get(), SIOCGIFFLAGS, &ifr, "SIOCGIFFLAGS", name);
+  link.Set("up", Napi::Boolean::New(env, (ifr.ifr_flags & IFF_UP) != 0));
+  return link;
+}
+
 void SetMtu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = NameArg(info, 0);

@@ -5,6 +5,8 @@
 
 namespace tapkit {
 
+// getLink(name) → { index, mtu, mac: Uint8Array(6), up }; needs no privilege
+Napi::Value GetLink(const Napi::CallbackInfo& info);
 // setMtu(name, mtu)
 void SetMtu(const Napi::CallbackInfo& info);
 // setMac(name, mac: Uint8Array(6))

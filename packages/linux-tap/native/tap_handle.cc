@@ -12,16 +12,19 @@
 #include <algorithm>
 
 #include "errors.h"
+#include "tun.h"
 
 namespace tapkit {
 namespace {
 
 // A read offers the slab's free tail plus this spill area, so a frame larger than expected
-// (the MTU was raised behind our back) arrives whole instead of truncated. 64 KiB and a VLAN
-// tag cover anything a tap or tun without offloads delivers.
-constexpr size_t kSpillBytes = 65536 + 64;
+// (the MTU was raised behind our back) arrives whole instead of truncated. It covers anything
+// a tap or tun delivers, TSO/GSO super-frames with their virtio-net header included.
+constexpr size_t kSpillBytes = 128 * 1024;
 constexpr uint32_t kMaxBatchFrames = 4096;
 constexpr size_t kMaxSlabBytes = 64 * 1024 * 1024;
+constexpr uint32_t kMaxFrameReserve = 1024 * 1024;
+constexpr unsigned kUsoOffloads = TUN_F_USO4 | TUN_F_USO6;
 
 Napi::Function FunctionOption(Napi::Object options, const char* key) {
   Napi::Value value = options.Get(key);
@@ -61,30 +64,51 @@ std::string StringOption(Napi::Object options, const char* key, const char* fall
   return value.As<Napi::String>();
 }
 
-// Opens `path` (/dev/net/tun) and attaches it to a tap/tun interface; returns the fd and
-// stores the kernel's name for the interface (it expands `%d`).
-int OpenTun(Napi::Env env, Napi::Object options, std::string* name) {
+// Opens `path` (/dev/net/tun) and attaches it to a tap/tun interface as the options say; in
+// offload mode also sets the virtio-net header size and the offloads. Returns the fd.
+TunFd OpenDevice(Napi::Env env, Napi::Object options, unsigned* offloads) {
   std::string path = StringOption(options, "path", "/dev/net/tun");
   std::string mode = StringOption(options, "mode", "tap");
   std::string requested = StringOption(options, "name", "");
   if (mode != "tap" && mode != "tun") throw Napi::TypeError::New(env, "options.mode must be 'tap' or 'tun'");
   if (requested.size() >= IFNAMSIZ) throw Napi::TypeError::New(env, "options.name must be at most 15 bytes");
+  bool vnet = options.Get("vnetHeader").ToBoolean();
+  Napi::Value wanted = options.Get("offloads");
+  if (!wanted.IsUndefined() && !wanted.IsNumber()) throw Napi::TypeError::New(env, "options.offloads must be a number");
 
-  FdGuard fd(open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK));
-  if (fd.get() < 0) throw ErrnoError(env, errno, "open", path);
-
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  memcpy(ifr.ifr_name, requested.data(), requested.size());
-  ifr.ifr_flags = static_cast<short>((mode == "tun" ? IFF_TUN : IFF_TAP) | IFF_NO_PI);
-  if (options.Get("multiQueue").ToBoolean()) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  int flags = (mode == "tun" ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
+  if (options.Get("multiQueue").ToBoolean()) flags |= IFF_MULTI_QUEUE;
   // Exclusive: fail with EBUSY if the name exists, instead of attaching to (or, for another
   // kind of interface, failing with EINVAL on) whatever has it.
-  if (options.Get("exclusive").ToBoolean()) ifr.ifr_flags |= static_cast<short>(IFF_TUN_EXCL);
-  if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) throw ErrnoError(env, errno, "ioctl", requested, "TUNSETIFF");
+  if (options.Get("exclusive").ToBoolean()) flags |= IFF_TUN_EXCL;
+  if (vnet) flags |= IFF_VNET_HDR;
+  TunFd tun = OpenTun(env, path, requested, flags);
+  FdGuard fd(tun.fd);
 
-  name->assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
-  return fd.release();
+  if (vnet) {
+    int size = kVnetHeaderBytes;
+    if (ioctl(fd.get(), TUNSETVNETHDRSZ, &size) < 0) throw ErrnoError(env, errno, "ioctl", tun.name, "TUNSETVNETHDRSZ");
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    // virtio 1.0 headers are little-endian; legacy ones follow the host.
+    int le = 1;
+    if (ioctl(fd.get(), TUNSETVNETLE, &le) < 0) throw ErrnoError(env, errno, "ioctl", tun.name, "TUNSETVNETLE");
+#endif
+  }
+  // Offloads are the device's, and outlive the fd on a persistent device: whoever attaches
+  // says which it wants (none, without a virtio-net header to carry their metadata).
+  if (!wanted.IsUndefined()) {
+    unsigned mask = wanted.As<Napi::Number>().Uint32Value();
+    int err = ioctl(fd.get(), TUNSETOFFLOAD, static_cast<unsigned long>(mask)) < 0 ? errno : 0;
+    if (err == EINVAL && (mask & kUsoOffloads) != 0) {
+      // UDP segmentation offload is Linux 6.2+: go on without it.
+      mask &= ~kUsoOffloads;
+      err = ioctl(fd.get(), TUNSETOFFLOAD, static_cast<unsigned long>(mask)) < 0 ? errno : 0;
+    }
+    if (err != 0) throw ErrnoError(env, err, "ioctl", tun.name, "TUNSETOFFLOAD");
+    *offloads = mask;
+  }
+  tun.fd = fd.release();
+  return tun;
 }
 
 }  // namespace
@@ -93,6 +117,8 @@ Napi::Function TapHandle::Define(Napi::Env env) {
   return DefineClass(env, "TapHandle",
                      {
                          InstanceAccessor<&TapHandle::GetName>("name"),
+                         InstanceAccessor<&TapHandle::GetFlags>("flags"),
+                         InstanceAccessor<&TapHandle::GetOffloads>("offloads"),
                          InstanceMethod<&TapHandle::Write>("write"),
                          InstanceMethod<&TapHandle::WriteBatch>("writeBatch"),
                          InstanceMethod<&TapHandle::Resume>("resume"),
@@ -103,8 +129,8 @@ Napi::Function TapHandle::Define(Napi::Env env) {
                      });
 }
 
-// new TapHandle({ name?, mode?, multiQueue?, exclusive?, path? | fd, batchFrames, offsets,
-//                 frameReserve, slabBytes, onRead, onDrain, onError })
+// new TapHandle({ name?, mode?, multiQueue?, exclusive?, vnetHeader?, offloads?, path? | fd,
+//                 batchFrames, offsets, frameReserve, slabBytes, onRead, onDrain, onError })
 TapHandle::TapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapHandle>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
@@ -115,7 +141,7 @@ TapHandle::TapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapHandl
   onDrain_ = Napi::Persistent(FunctionOption(options, "onDrain"));
   onError_ = Napi::Persistent(FunctionOption(options, "onError"));
   batchFrames_ = UintOption(options, "batchFrames", 1, kMaxBatchFrames);
-  frameReserve_ = UintOption(options, "frameReserve", 1, kSpillBytes);
+  frameReserve_ = UintOption(options, "frameReserve", 1, kMaxFrameReserve);
   slabBytes_ = UintOption(options, "slabBytes", static_cast<uint32_t>(frameReserve_), kMaxSlabBytes);
   Napi::Value offsets = options.Get("offsets");
   if (!offsets.IsTypedArray() || offsets.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
@@ -133,7 +159,10 @@ TapHandle::TapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapHandl
 
   int raw = -1;
   if (options.Get("fd").IsUndefined()) {
-    raw = OpenTun(env, options, &name_);
+    TunFd tun = OpenDevice(env, options, &offloads_);
+    raw = tun.fd;
+    name_ = std::move(tun.name);
+    flags_ = tun.flags;
   } else {
     // An fd opened elsewhere (a queue passed in by a privileged helper; a socketpair in tests).
     // The handle owns it from here on.
@@ -192,6 +221,10 @@ void TapHandle::ReleaseOsResources() {
 }
 
 Napi::Value TapHandle::GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
+Napi::Value TapHandle::GetFlags(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), flags_); }
+Napi::Value TapHandle::GetOffloads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), offloads_);
+}
 
 void TapHandle::Close(const Napi::CallbackInfo& info) {
   if (closed_ && !openRef_) return;

@@ -29,6 +29,8 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
 
   // JS methods.
   Napi::Value GetName(const Napi::CallbackInfo& info);
+  Napi::Value GetFlags(const Napi::CallbackInfo& info);
+  Napi::Value GetOffloads(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
   void Resume(const Napi::CallbackInfo& info);
@@ -52,6 +54,8 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
 
   napi_env env_;
   std::string name_;
+  int flags_ = 0;         // the device's flags after attaching (TUNGETIFF); 0 for an adopted fd
+  unsigned offloads_ = 0;  // the TUN_F_* offloads set (TUNSETOFFLOAD)
   int fd_ = -1;
   Poll* poll_ = nullptr;
   int pollEvents_ = 0;

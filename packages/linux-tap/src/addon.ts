@@ -30,8 +30,18 @@ export interface RawHandleOptions {
   readonly mode?: 'tap' | 'tun';
   /** `IFF_MULTI_QUEUE`: every queue of the device must be opened with it. */
   readonly multiQueue?: boolean;
-  /** `IFF_TUN_EXCL`: fail with EBUSY if the name exists, instead of attaching to it. */
+  /**
+   * `IFF_TUN_EXCL`: fail with EBUSY if the name exists, instead of attaching to it. Without it,
+   * a multi-queue device is attached to as one of its queues even without `multiQueue`.
+   */
   readonly exclusive?: boolean;
+  /** `IFF_VNET_HDR` with a 12-byte header (struct virtio_net_hdr_v1) in front of every frame. */
+  readonly vnetHeader?: boolean;
+  /**
+   * `TUNSETOFFLOAD` with these `TUN_F_*` bits (the device's, they outlive the fd); absent: not
+   * called. USO bits the kernel does not know are left out.
+   */
+  readonly offloads?: number;
   /** The clone device. Default `/dev/net/tun`. */
   readonly path?: string;
   /** Adopt this already open fd (the handle owns it afterwards) instead of opening one. */
@@ -59,6 +69,10 @@ export interface RawHandleOptions {
 export interface RawTapHandle {
   /** The interface name the kernel gave (empty for an adopted fd). */
   readonly name: string;
+  /** The device's flags after attaching (TUNGETIFF: `IFF_PERSIST`, `IFF_MULTI_QUEUE`…); 0 for an adopted fd. */
+  readonly flags: number;
+  /** The `TUN_F_*` offloads set. */
+  readonly offloads: number;
   /** Sends a frame; returns the bytes queued behind EAGAIN (0 when sent at once). */
   write(frame: Uint8Array): number;
   /** Sends frames in order; returns as `write`. */
@@ -73,9 +87,41 @@ export interface RawTapHandle {
   close(): void;
 }
 
+/** What `getLink` reports. */
+export interface RawLink {
+  readonly index: number;
+  readonly mtu: number;
+  readonly mac: Uint8Array;
+  readonly up: boolean;
+}
+
+/** Options of `setPersistent`. */
+export interface RawPersistOptions {
+  readonly name: string;
+  /** Make the device persistent (true) or not (false: closing the fd then deletes it). */
+  readonly persistent: boolean;
+  /** Default `tap`. */
+  readonly mode?: 'tap' | 'tun';
+  /** Create the device; EBUSY if the name exists. */
+  readonly exclusive?: boolean;
+  /** `IFF_MULTI_QUEUE` (attaching to a multi-queue device works without it). */
+  readonly multiQueue?: boolean;
+  /** `TUNSETOWNER`: the uid that may attach without CAP_NET_ADMIN. */
+  readonly owner?: number;
+  /** `TUNSETGROUP`: the gid whose members may attach without CAP_NET_ADMIN. */
+  readonly group?: number;
+  readonly path?: string;
+}
+
 /** The addon's exports. */
 export interface RawAddon {
   readonly TapHandle: new (options: RawHandleOptions) => RawTapHandle;
+  /** MTU, MAC and up flag of an interface, by ioctl; needs no privilege. */
+  getLink(name: string): RawLink;
+  /** Attaches to (or creates) a device, sets owner and group, then its persistence; the fd is closed after. */
+  setPersistent(options: RawPersistOptions): { name: string; flags: number };
+  /** A user's uid or a group's gid (through NSS), undefined when there is none. */
+  lookupId(kind: 'user' | 'group', name: string): number | undefined;
   setMtu(name: string, mtu: number): void;
   setMac(name: string, mac: Uint8Array): void;
   setUp(name: string, up: boolean): void;
@@ -88,7 +134,17 @@ export interface RawAddon {
 /** The environment variable that points at an addon to load instead of the package's own. */
 export const ADDON_PATH_VARIABLE = 'TAPKIT_LINUX_ADDON';
 
-const FUNCTIONS = ['TapHandle', 'setMtu', 'setMac', 'setUp', 'addAddress', 'seqpacketPair'] as const;
+const FUNCTIONS = [
+  'TapHandle',
+  'getLink',
+  'setPersistent',
+  'lookupId',
+  'setMtu',
+  'setMac',
+  'setUp',
+  'addAddress',
+  'seqpacketPair',
+] as const;
 
 function notInstalled(message: string, cause: unknown): TapError {
   return new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, message, { cause, backend: 'linux-tap' });

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { TapError, TapErrorCode, fromSystemError, isTapError, type TapErrorDetails } from '@tapkit/core';
 import type { RawSystemError } from './addon.js';
 
@@ -83,6 +84,85 @@ export function openError(error: unknown, what: string): TapError {
     }
   }
   return fromSystemError(error, what, { backend: BACKEND, permissionHint: PERMISSION_HINT });
+}
+
+/** Who may attach to a tun/tap device, from sysfs (owner and group are -1 when unset). */
+function attachers(name: string): string {
+  const read = (file: string): string | undefined => {
+    try {
+      const value = readFileSync(`/sys/class/net/${name}/${file}`, 'utf8').trim();
+      return value === '-1' ? undefined : value;
+    } catch {
+      return undefined;
+    }
+  };
+  const owner = read('owner');
+  const group = read('group');
+  if (owner === undefined && group === undefined) return 'processes with CAP_NET_ADMIN';
+  const who = `processes${owner ? ` of uid ${owner}` : ''}${group ? ` in gid ${group}` : ''}`;
+  return `${who}, or with CAP_NET_ADMIN`;
+}
+
+/**
+ * An error from attaching to a persistent device (`what` absent) or from changing a setting of
+ * one after attaching (`what` names the step).
+ */
+export function attachError(error: unknown, name: string, what?: string): TapError {
+  if (isTapError(error)) return error;
+  const sys = raw(error);
+  const reason = `${sys.code ?? 'error'}${sys.request ? ` from ${sys.request}` : ''}`;
+  if (what !== undefined) {
+    if (sys.code === 'EPERM' || sys.code === 'EACCES') {
+      return new TapError(
+        TapErrorCode.PERMISSION_DENIED,
+        `${what} on ${name}: changing an attached device needs CAP_NET_ADMIN (${reason}). Leave mtu, mac, ` +
+          'addresses and up out to use it as it was prepared, or give them to preparePersistentTap()',
+        details(error),
+      );
+    }
+    return openError(error, `${what} on ${name}`);
+  }
+  const at = `attach to ${name}`;
+  if (sys.code === 'ENODEV' && sys.syscall === 'ioctl' && sys.request?.startsWith('SIOCG')) {
+    return new TapError(
+      TapErrorCode.DEVICE_GONE,
+      `${at}: there is no interface ${name} (${reason}). Prepare it first, as root: preparePersistentTap() ` +
+        `or 'ip tuntap add dev ${name} mode tap user USER'`,
+      details(error),
+    );
+  }
+  if (sys.code === 'EBUSY') {
+    return new TapError(
+      TapErrorCode.NAME_IN_USE,
+      `${at}: another process has it open (${reason}); a device that is not multi-queue takes one at a time`,
+      details(error),
+    );
+  }
+  if (sys.request === 'TUNSETIFF' && (sys.code === 'EPERM' || sys.code === 'EACCES')) {
+    const uid = process.getuid?.() ?? '?';
+    return new TapError(
+      TapErrorCode.PERMISSION_DENIED,
+      `${at}: this process (uid ${uid}) may not (${reason}): it can be attached to by ${attachers(name)}`,
+      details(error),
+    );
+  }
+  if (sys.syscall === 'open' && (sys.code === 'EACCES' || sys.code === 'EPERM')) {
+    return new TapError(
+      TapErrorCode.PERMISSION_DENIED,
+      `${at}: ${sys.path ?? '/dev/net/tun'} cannot be opened by this user (${reason}); attaching needs read ` +
+        'and write access to it (mode 0666, the usual default, or a group this user is in)',
+      details(error),
+    );
+  }
+  if (sys.code === 'EINVAL' && sys.request === 'TUNSETIFF') {
+    return new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `${at}: the kernel refused (${reason}): it is not a tap device, or it is not multi-queue and more ` +
+        'than one queue was asked for',
+      details(error),
+    );
+  }
+  return openError(error, at);
 }
 
 /** True when an I/O error means the interface is gone. */

@@ -2,7 +2,9 @@
  * `@tapkit/linux-tap`: tapkit's Linux backend. Devices come from /dev/net/tun (`IFF_TAP`,
  * non-persistent: the interface goes away with its last fd, even on a crash), are configured by
  * ioctl, and are read and written by a native addon that polls on the thread's own event loop
- * and hands frames over a batch at a time.
+ * and hands frames over a batch at a time. Also: persistent devices an administrator prepares
+ * for an unprivileged user ({@link preparePersistentTap}, `attach: true`), and an offload mode
+ * that passes TSO/GSO super-frames with their virtio-net headers (`offload: true`).
  *
  * @example
  * ```ts
@@ -31,6 +33,7 @@ export const backend = linuxTap;
 export {
   openLinuxPort,
   openLinuxTunPort,
+  OFFLOAD_MAX_FRAME_LENGTH,
   TAP_CAPABILITIES,
   TAP_LIMITS,
   TUN_LIMITS,
@@ -38,5 +41,22 @@ export {
   type LinuxTunOptions,
   type LinuxTunPort,
 } from './port.js';
+export {
+  preparePersistentTap,
+  removePersistentTap,
+  type PersistentTapOptions,
+  type PersistentTapInfo,
+} from './persistent.js';
+export {
+  VNET_HEADER_LENGTH,
+  VnetFlags,
+  VnetGso,
+  parseVnetHeader,
+  writeVnetHeader,
+  buildVnetHeader,
+  withVnetHeader,
+  vnetPayload,
+  type VnetHeader,
+} from './vnet.js';
 export { probeLinuxTap } from './probe.js';
 export { PERMISSION_HINT } from './errors.js';

@@ -20,7 +20,8 @@ import {
   type TapPort,
 } from '@tapkit/core';
 import { loadAddon, type RawAddon, type RawSystemError, type RawTapHandle } from './addon.js';
-import { BACKEND, closedError, ioError, isGone, openError } from './errors.js';
+import { BACKEND, attachError, closedError, ioError, isGone, openError } from './errors.js';
+import { VNET_HEADER_LENGTH } from './vnet.js';
 
 /** Options of the linux-tap backend: {@link TapOpenOptions} plus Linux's own. */
 export interface LinuxTapOptions extends TapOpenOptions {
@@ -30,6 +31,21 @@ export interface LinuxTapOptions extends TapOpenOptions {
    * all queues are read here, and writes go out through the first. Default 1.
    */
   queues?: number;
+  /**
+   * Attach to the existing persistent tap device `name` (made with {@link preparePersistentTap}
+   * or `ip tuntap add … user U`) instead of creating one: what lets a process without
+   * CAP_NET_ADMIN use a tap, when it is the device's owner or in its group. Its MTU, MAC,
+   * addresses and up flag stay as prepared unless given here (changing them needs
+   * CAP_NET_ADMIN). Closing does not delete the device. Default false.
+   */
+  attach?: boolean;
+  /**
+   * Offload mode: the device passes TSO/GSO super-frames (up to 64 KiB) and partial checksums
+   * with their metadata, which makes relays and tunnels far cheaper. Every frame read and
+   * written is then a 12-byte virtio-net header followed by the Ethernet frame (see
+   * `parseVnetHeader`, `withVnetHeader`, `vnetPayload`); `capabilities.offload` is true. Default false.
+   */
+  offload?: boolean;
 }
 
 /** MTUs a tap takes: the kernel allows 68 up to 65535 minus the Ethernet header. */
@@ -47,12 +63,39 @@ export const TAP_CAPABILITIES: TapCapabilities = Object.freeze({
   osInterface: true,
 });
 
+/**
+ * The longest frame in offload mode: the virtio-net header, then a tagged Ethernet frame
+ * holding the largest IP packet (an IPv6 packet with a 65,535-byte payload).
+ */
+export const OFFLOAD_MAX_FRAME_LENGTH = VNET_HEADER_LENGTH + 14 + 4 + 40 + 65_535;
+
+const OFFLOAD_CAPABILITIES: TapCapabilities = Object.freeze({ ...TAP_CAPABILITIES, offload: true });
+
+// TUN_F_* (linux/if_tun.h): what we accept from the kernel in offload mode. UFO (0x10) is
+// obsolete; USO needs Linux 6.2 and is dropped by the addon where the kernel lacks it.
+const TUN_F_CSUM = 0x01;
+const TUN_F_TSO4 = 0x02;
+const TUN_F_TSO6 = 0x04;
+const TUN_F_TSO_ECN = 0x08;
+const TUN_F_USO4 = 0x20;
+const TUN_F_USO6 = 0x40;
+const OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6;
+export const IFF_PERSIST = 0x0800;
+
 const MAX_QUEUES = 256; // MAX_TAP_QUEUES in drivers/net/tun.c
 const BATCH_FRAMES = 64; // most frames per JS call; the kernel keeps the rest for the next turn
 const MIN_SLAB_BYTES = 128 * 1024;
 const WRITE_HIGH_WATER = 1024 * 1024; // bytes the addon holds back (EAGAIN) before write() says false
 const ETHERNET_HEADER = 14;
 const VLAN_TAG = 4;
+
+function checkFlag(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') {
+    throw new TapError(TapErrorCode.INVALID_OPTION, `${name} must be a boolean`, { backend: BACKEND });
+  }
+  return value;
+}
 
 function checkQueues(queues: unknown): number {
   if (queues === undefined) return 1;
@@ -74,43 +117,77 @@ class LinuxQueues {
   readonly mtu: number;
   readonly #addon: RawAddon;
   readonly #mode: 'tap' | 'tun';
+  /** Offload mode: frames carry a virtio-net header in front. */
+  readonly offload: boolean;
+  readonly #minFrame: number;
+  #attached = false;
   readonly #handles: RawTapHandle[] = [];
   #sink: PortSink | undefined;
   #blocked = false;
   #closed = false;
 
-  constructor(addon: RawAddon, mode: 'tap' | 'tun', mtu: number) {
+  constructor(addon: RawAddon, mode: 'tap' | 'tun', mtu: number, offload = false) {
     this.#addon = addon;
     this.#mode = mode;
     this.mtu = mtu;
+    this.offload = offload;
+    this.#minFrame = offload ? VNET_HEADER_LENGTH + ETHERNET_HEADER : 0;
   }
 
   get name(): string {
     return this.#name;
   }
 
-  /** Creates the device (exclusively: an existing name is EBUSY) with `queues` queues. */
-  open(requested: string | undefined, queues: number): void {
+  /**
+   * Creates the device (exclusively: an existing name is EBUSY) with `queues` queues; or, with
+   * `attach`, attaches them to the existing persistent device `requested`.
+   */
+  open(requested: string | undefined, queues: number, attach = false): void {
     const name = requested ?? (this.#mode === 'tap' ? 'tapkit%d' : 'tapkit-tun%d');
+    // Offloads belong to the device and outlive the fd: set them when asked for, and clear
+    // them on a device that may have kept another user's (no header here to carry them).
+    const offloads = this.offload ? OFFLOADS : attach ? 0 : undefined;
     try {
-      this.#name = this.#openQueue(name, queues > 1, true).name;
-      for (let i = 1; i < queues; i++) this.#openQueue(this.#name, true, false);
+      const first = this.#openQueue(name, queues > 1, !attach, offloads);
+      this.#name = first.name;
+      if (attach && (first.flags & IFF_PERSIST) === 0) {
+        throw new TapError(
+          TapErrorCode.INVALID_OPTION,
+          `${name} is not a persistent ${this.#mode} device: attach is for devices prepared with ` +
+            "preparePersistentTap() or 'ip tuntap add'",
+          { backend: BACKEND },
+        );
+      }
+      this.#attached = attach;
+      for (let i = 1; i < queues; i++) this.#openQueue(this.#name, true, false, undefined);
     } catch (error) {
       this.close();
+      if (attach) throw attachError(error, name);
       throw openError(error, `open ${this.#mode} device ${requested ?? ''}`.trimEnd());
     }
   }
 
-  #openQueue(name: string, multiQueue: boolean, exclusive: boolean): RawTapHandle {
+  #openQueue(
+    name: string,
+    multiQueue: boolean,
+    exclusive: boolean,
+    offloads: number | undefined,
+  ): RawTapHandle {
     const offsets = new Uint32Array(BATCH_FRAMES + 1);
-    // Room for the largest frame the MTU allows; a larger one (the MTU was raised by someone
-    // else) still arrives whole, through the addon's spill buffer.
-    const reserve = this.#mode === 'tap' ? this.mtu + ETHERNET_HEADER + VLAN_TAG : this.mtu;
+    // Room for the largest frame the MTU allows (in offload mode, a super-frame); a larger one
+    // (the MTU was raised by someone else) still arrives whole, through the addon's spill buffer.
+    const reserve = this.offload
+      ? OFFLOAD_MAX_FRAME_LENGTH
+      : this.#mode === 'tap'
+        ? this.mtu + ETHERNET_HEADER + VLAN_TAG
+        : this.mtu;
     const handle = new this.#addon.TapHandle({
       name,
       mode: this.#mode,
       multiQueue,
       exclusive,
+      vnetHeader: this.offload,
+      ...(offloads !== undefined && { offloads }),
       batchFrames: BATCH_FRAMES,
       offsets,
       frameReserve: reserve,
@@ -137,8 +214,13 @@ class LinuxQueues {
     return handle;
   }
 
-  /** Sets MTU, MAC, addresses and the up flag, by ioctl. */
-  configure(options: { mac?: Uint8Array; addresses: readonly InterfaceAddress[]; up: boolean }): void {
+  /** Sets the MTU, MAC, addresses and up flag given, by ioctl. */
+  configure(options: {
+    mtu?: number | undefined;
+    mac?: Uint8Array | undefined;
+    addresses: readonly InterfaceAddress[];
+    up?: boolean | undefined;
+  }): void {
     const name = this.#name;
     const addon = this.#addon;
     const step = (what: string, action: () => void): void => {
@@ -146,10 +228,11 @@ class LinuxQueues {
         action();
       } catch (error) {
         this.close();
-        throw openError(error, `${what} on ${name}`);
+        throw this.#attached ? attachError(error, name, what) : openError(error, `${what} on ${name}`);
       }
     };
-    step(`set MTU ${this.mtu}`, () => addon.setMtu(name, this.mtu));
+    const mtu = options.mtu;
+    if (mtu !== undefined) step(`set MTU ${mtu}`, () => addon.setMtu(name, mtu));
     const mac = options.mac;
     if (mac) step('set MAC', () => addon.setMac(name, mac));
     let ipv4 = 0;
@@ -177,7 +260,8 @@ class LinuxQueues {
         );
       }
     }
-    if (options.up) step('bring up', () => addon.setUp(name, true));
+    const up = options.up;
+    if (up !== undefined) step(up ? 'bring up' : 'bring down', () => addon.setUp(name, up));
   }
 
   #failed(error: RawSystemError): void {
@@ -208,6 +292,14 @@ class LinuxQueues {
       this.#sink?.dropped('interfaceDown', frames - (sys.index ?? 0));
       return true;
     }
+    if (sys.code === 'EINVAL') {
+      throw new TapError(
+        TapErrorCode.INVALID_ARGUMENT,
+        `${this.#name}: the kernel refused the frame (EINVAL)` +
+          (this.offload ? ': its virtio-net header does not fit the frame behind it' : ''),
+        { backend: BACKEND, cause: error, errno: sys.errno ?? -22, osCode: 'EINVAL', syscall: 'write' },
+      );
+    }
     const tapError = ioError(error, this.#name);
     if (isGone(error)) this.#sink?.gone(tapError);
     throw tapError;
@@ -224,8 +316,21 @@ class LinuxQueues {
     for (const handle of this.#handles) handle.resume();
   }
 
+  /** Offload mode: a frame is at least a virtio-net header and an Ethernet header. */
+  #checkLength(frame: Frame): void {
+    if (frame.length < this.#minFrame) {
+      throw new TapError(
+        TapErrorCode.FRAME_TOO_SHORT,
+        `frame of ${frame.length} bytes is shorter than a virtio-net header and an Ethernet header ` +
+          `(${this.#minFrame} bytes; the device is in offload mode)`,
+        { backend: BACKEND },
+      );
+    }
+  }
+
   write(frame: Frame): boolean {
     if (this.#closed) throw closedError(this.#name);
+    if (this.offload) this.#checkLength(frame);
     let queued: number;
     try {
       queued = this.#handles[0]!.write(frame);
@@ -237,6 +342,7 @@ class LinuxQueues {
 
   writeBatch(frames: readonly Frame[]): boolean {
     if (this.#closed) throw closedError(this.#name);
+    if (this.offload) for (const frame of frames) this.#checkLength(frame);
     let queued: number;
     try {
       queued = this.#handles[0]!.writeBatch(frames);
@@ -262,7 +368,10 @@ class LinuxQueues {
     for (const handle of this.#handles) handle.ref();
   }
 
-  /** Closes every queue; the kernel deletes the (non-persistent) device with the last one. */
+  /**
+   * Closes every queue; the kernel deletes the device with the last one unless it is
+   * persistent (an attached device stays).
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -277,11 +386,14 @@ class LinuxQueues {
 /** A tap device: the port the engine turns into a TapDevice. */
 class LinuxTapPort extends LinuxQueues implements TapPort {
   readonly #mac: Uint8Array;
-  readonly capabilities = TAP_CAPABILITIES;
+  readonly capabilities: TapCapabilities;
+  readonly maxFrameLength: number | undefined;
 
-  constructor(addon: RawAddon, mtu: number, mac: Uint8Array) {
-    super(addon, 'tap', mtu);
+  constructor(addon: RawAddon, mtu: number, mac: Uint8Array, offload: boolean) {
+    super(addon, 'tap', mtu, offload);
     this.#mac = Uint8Array.from(mac);
+    this.capabilities = offload ? OFFLOAD_CAPABILITIES : TAP_CAPABILITIES;
+    this.maxFrameLength = offload ? OFFLOAD_MAX_FRAME_LENGTH : undefined;
   }
 
   get mac(): Uint8Array {
@@ -316,11 +428,56 @@ export async function openLinuxPort(
   raw: LinuxTapOptions = {},
 ): Promise<TapPort> {
   const queues = checkQueues(raw.queues);
+  const attach = checkFlag(raw.attach, 'attach');
+  const offload = checkFlag(raw.offload, 'offload');
   const addon = loadAddon(raw.env ?? process.env);
-  const port = new LinuxTapPort(addon, options.mtu, options.mac);
+  if (attach) return attachLinuxPort(addon, options, raw, queues, offload);
+  const port = new LinuxTapPort(addon, options.mtu, options.mac, offload);
   port.open(options.name, queues);
-  port.configure({ mac: options.mac, addresses: options.addresses, up: options.up });
+  // A new device is down: bring it up when asked, leave it be otherwise.
+  port.configure({
+    mtu: options.mtu,
+    mac: options.mac,
+    addresses: options.addresses,
+    up: options.up ? true : undefined,
+  });
   return port;
+}
+
+/**
+ * Attaches to a persistent device. It keeps the settings it was prepared with: only the ones
+ * the caller gave, and only where they differ, are changed (which needs CAP_NET_ADMIN).
+ */
+function attachLinuxPort(
+  addon: RawAddon,
+  options: ResolvedOpenOptions,
+  raw: LinuxTapOptions,
+  queues: number,
+  offload: boolean,
+): TapPort {
+  const name = options.name;
+  if (name === undefined) {
+    throw new TapError(TapErrorCode.INVALID_OPTION, 'attach needs the name of the persistent device', {
+      backend: BACKEND,
+    });
+  }
+  let link;
+  try {
+    link = addon.getLink(name);
+  } catch (error) {
+    throw attachError(error, name);
+  }
+  const mtu = raw.mtu !== undefined && options.mtu !== link.mtu ? options.mtu : undefined;
+  const mac = raw.mac !== undefined && !sameBytes(options.mac, link.mac) ? options.mac : undefined;
+  const up = raw.up !== undefined && raw.up !== link.up ? raw.up : undefined;
+  const port = new LinuxTapPort(addon, mtu ?? link.mtu, mac ?? link.mac, offload);
+  port.open(name, queues, true);
+  port.configure({ mtu, mac, addresses: options.addresses, up });
+  return port;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Options of {@link openLinuxTunPort}. */
@@ -385,6 +542,6 @@ export async function openLinuxTunPort(options: LinuxTunOptions = {}): Promise<L
   const addon = loadAddon(options.env ?? process.env);
   const port = new LinuxTunPortImpl(addon, 'tun', mtu);
   port.open(name, queues);
-  port.configure({ addresses, up: options.up ?? true });
+  port.configure({ mtu, addresses, up: (options.up ?? true) || undefined });
   return port;
 }

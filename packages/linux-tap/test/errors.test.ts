@@ -2,7 +2,7 @@
  * Loading the addon and turning system errors into TapErrors; no privileges needed.
  */
 import { TapErrorCode, isTapError } from '@tapkit/core';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { loadAddon, type RawSystemError } from '../src/addon.js';
 import { ioError, openError } from '../src/errors.js';
@@ -68,8 +68,10 @@ describe('linux-tap errors', () => {
     }
     expect(isTapError(error, TapErrorCode.BACKEND_NOT_INSTALLED)).toBe(true);
     expect((error as Error).message).toContain('TAPKIT_LINUX_ADDON=/nonexistent/tapkit_linux.node');
-    // Pointing it at the real addon works.
-    const path = join(PACKAGE_ROOT, 'build/Release/tapkit_linux.node');
+    // Pointing it at the real addon (a build or a prebuild) works.
+    const path = (
+      createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string }
+    ).resolve(PACKAGE_ROOT);
     expect(typeof loadAddon({ TAPKIT_LINUX_ADDON: path }).TapHandle).toBe('function');
   });
 

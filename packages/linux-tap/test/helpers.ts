@@ -6,7 +6,8 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, it } from 'vitest';
+import { isTapError, type TapError } from '@tapkit/core';
+import { afterAll, afterEach, expect, it } from 'vitest';
 
 const execFileAsync = promisify(execFile);
 
@@ -148,6 +149,35 @@ async function deleteNetns(name: string): Promise<void> {
   await run('ip', ['netns', 'del', name]).catch(() => undefined);
 }
 
+/**
+ * Moves a device into a namespace, gives it addresses there (IPv6 ones without duplicate
+ * address detection, so they are usable at once) and brings it up. The fd stays ours.
+ */
+export async function moveInto(ns: Netns, name: string, ...cidrs: string[]): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', name, 'netns', ns.name]);
+  for (const cidr of cidrs) {
+    await ns.ip('addr', 'add', cidr, 'dev', name, ...(cidr.includes(':') ? ['nodad'] : []));
+  }
+  await ns.ip('link', 'set', 'dev', name, 'up');
+}
+
+// ETHTOOL_GTSO through SIOCETHTOOL: is TCP segmentation offload on? (ethtool is not a test
+// dependency; python3 is.)
+const GET_TSO = `
+import array, fcntl, socket, struct, sys
+value = array.array('I', [0x1e, 0])
+request = struct.pack('16sP', sys.argv[1].encode(), value.buffer_info()[0]).ljust(40, b'\\0')
+fcntl.ioctl(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 0x8946, request)
+print(value[1])
+`;
+
+/** Whether the kernel will hand the device TSO super-frames (in `ns`, or this namespace). */
+export async function tsoEnabled(name: string, ns?: Netns): Promise<boolean> {
+  const args = ['-c', GET_TSO, name];
+  const out = ns === undefined ? await run('python3', args) : await ns.exec('python3', args);
+  return out.trim() === '1';
+}
+
 /** Deletes namespaces left by earlier runs whose process is gone (a crashed run). */
 export async function sweepStaleNamespaces(): Promise<void> {
   if (!existsSync('/run/netns')) return;
@@ -189,4 +219,16 @@ export async function waitFor(
 /** Runs a TypeScript fixture in a child node (through tsx), optionally inside a namespace or as another user. */
 export function fixtureCommand(fixture: string, args: readonly string[] = []): [string, string[]] {
   return [process.execPath, ['--import', 'tsx', `${FIXTURES}${fixture}`, ...args]];
+}
+
+/** Runs `action` and checks that it throws (or rejects with) a TapError with `code`; returns it. */
+export async function expectTapError(action: () => unknown, code: string): Promise<TapError> {
+  try {
+    await action();
+  } catch (error) {
+    expect(isTapError(error), `expected a TapError, got ${String(error)}`).toBe(true);
+    expect((error as TapError).code).toBe(code);
+    return error as TapError;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
 }

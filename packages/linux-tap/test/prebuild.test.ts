@@ -1,0 +1,57 @@
+/**
+ * The prebuilt addon (`npm run prebuildify`): stripped, N-API only, and what node-gyp-build
+ * loads from an installed package that has no build directory. No privileges needed.
+ */
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadAddon } from '../src/addon.js';
+import { PACKAGE_ROOT } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+const PLATFORM = `${process.platform}-${process.arch}`;
+const dir = join(PACKAGE_ROOT, 'prebuilds', PLATFORM);
+const prebuilds = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.node')) : [];
+const itPrebuilt =
+  prebuilds.length > 0
+    ? it
+    : (name: string) =>
+        it.skip(
+          `${name} [skipped: no prebuilds/${PLATFORM}; run 'npm run prebuildify -w @tapkit/linux-tap']`,
+        );
+
+describe('linux-tap prebuilds', () => {
+  itPrebuilt('are stripped and load through node-gyp-build where no build directory exists', () => {
+    expect(prebuilds).toHaveLength(1); // --napi: one file serves every Node version
+    const binary = readFileSync(join(dir, prebuilds[0]!));
+    expect(binary.includes('.symtab')).toBe(false);
+    // A package as npm installs it: package.json and prebuilds/, nothing compiled.
+    const root = mkdtempSync(join(tmpdir(), 'tapkit-prebuild-'));
+    try {
+      writeFileSync(join(root, 'package.json'), readFileSync(join(PACKAGE_ROOT, 'package.json')));
+      cpSync(join(PACKAGE_ROOT, 'prebuilds'), join(root, 'prebuilds'), { recursive: true });
+      const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+      const path = nodeGypBuild.resolve(root);
+      expect(path).toBe(join(root, 'prebuilds', PLATFORM, prebuilds[0]!));
+      const addon = loadAddon({ TAPKIT_LINUX_ADDON: path });
+      const [a, b] = addon.seqpacketPair();
+      for (const fd of [a, b]) {
+        const handle = new addon.TapHandle({
+          fd,
+          batchFrames: 1,
+          offsets: new Uint32Array(2),
+          frameReserve: 1518,
+          slabBytes: 4096,
+          onRead() {},
+          onDrain() {},
+          onError() {},
+        });
+        handle.close();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
