@@ -188,10 +188,14 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   gone(error: TapError): void {
     if (this.#endError) return;
     this.#end(error);
-    this.#closePromise = Promise.resolve(this.#port.close()).then(
-      () => this.#emitEnd(error),
-      () => this.#emitEnd(error),
-    );
+    // Released on a later microtask: gone() runs inside the port's own callback, and a close()
+    // that throws there must not become an uncaught exception.
+    this.#closePromise = Promise.resolve()
+      .then(() => this.#port.close())
+      .then(
+        () => this.#emitEnd(error),
+        () => this.#emitEnd(error),
+      );
   }
 
   error(error: TapError): void {

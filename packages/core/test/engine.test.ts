@@ -278,6 +278,17 @@ describe('engine: closing', () => {
     expect(port.closes).toBe(1);
   });
 
+  it('survives a port whose close throws when the device goes away', async () => {
+    const { port, device } = open();
+    port.close = () => {
+      throw new Error('close failed');
+    };
+    const closed = new Promise((resolve) => device.once('close', resolve));
+    expect(() => port.sink.gone(new TapError(TapErrorCode.DEVICE_GONE, 'gone'))).not.toThrow();
+    expect((await closed) as TapError).toMatchObject({ code: TapErrorCode.DEVICE_GONE });
+    await device.close();
+  });
+
   it('does not throw on device loss when nobody listens for errors', async () => {
     const { port, device } = open();
     port.sink.gone(new TapError(TapErrorCode.DEVICE_GONE, 'gone'));
