@@ -104,12 +104,38 @@ export function isTapError(err: unknown, code?: TapErrorCodeValue): err is TapEr
   return code === undefined || (err as TapError).code === code;
 }
 
-/** A system error as Node and native addons shape it. */
-interface SystemErrorLike {
-  code?: unknown;
-  errno?: unknown;
-  syscall?: unknown;
-  message?: unknown;
+/**
+ * The system error every tapkit native addon throws (and Node's own system errors fit):
+ * `{ code: 'EPERM', errno: -1, syscall: 'ioctl', request: 'TUNSETIFF', path: 'tap0' }`.
+ */
+export interface NativeSystemError extends Error {
+  /** `EPERM`, `EBUSY`… */
+  readonly code: string;
+  /** Negative, as in Node's system errors (`-1` for EPERM). */
+  readonly errno: number;
+  readonly syscall: string;
+  /** For `ioctl`, `sysctl`, `setsockopt`: the request (`TUNSETIFF`, `SIOCSIFMTU`…). */
+  readonly request?: string;
+  /** The file or interface the call was about. */
+  readonly path?: string;
+  /** For a batch write: the frame that failed (the ones before it were sent). */
+  readonly index?: number;
+}
+
+/** The fields of a {@link NativeSystemError} that `error` has (none when it is not an object). */
+export function systemErrorFields(error: unknown): Partial<NativeSystemError> {
+  return typeof error === 'object' && error !== null ? error : {};
+}
+
+/** TapError details (cause, errno, osCode, syscall, backend) taken from an OS error. */
+export function systemErrorDetails(error: unknown, backend?: string): TapErrorDetails {
+  const sys = systemErrorFields(error);
+  const details: TapErrorDetails = { cause: error };
+  if (typeof sys.errno === 'number') details.errno = sys.errno;
+  if (typeof sys.code === 'string') details.osCode = sys.code;
+  if (typeof sys.syscall === 'string') details.syscall = sys.syscall;
+  if (backend !== undefined) details.backend = backend;
+  return details;
 }
 
 /**
@@ -123,16 +149,10 @@ export function fromSystemError(
   options: { backend?: string; permissionHint?: string } = {},
 ): TapError {
   if (isTapError(err)) return err;
-  const sys = (typeof err === 'object' && err !== null ? err : {}) as SystemErrorLike;
-  const osCode = typeof sys.code === 'string' ? sys.code : undefined;
-  const errno = typeof sys.errno === 'number' ? sys.errno : undefined;
-  const syscall = typeof sys.syscall === 'string' ? sys.syscall : undefined;
-  const reason = typeof sys.message === 'string' ? sys.message : String(err);
-  const details: TapErrorDetails = { cause: err };
-  if (osCode !== undefined) details.osCode = osCode;
-  if (errno !== undefined) details.errno = errno;
-  if (syscall !== undefined) details.syscall = syscall;
-  if (options.backend !== undefined) details.backend = options.backend;
+  const details = systemErrorDetails(err, options.backend);
+  const { osCode, syscall } = details;
+  const message = systemErrorFields(err).message;
+  const reason = typeof message === 'string' ? message : String(err);
   const at = syscall ? ` (${syscall})` : '';
   switch (osCode) {
     case 'EPERM':

@@ -3,9 +3,16 @@
  *
  * @module
  */
-import { TapError, TapErrorCode, fromSystemError, isTapError, type TapErrorDetails } from '@tapkit/core';
+import {
+  TapError,
+  TapErrorCode,
+  fromSystemError,
+  isTapError,
+  systemErrorDetails,
+  systemErrorFields,
+  type NativeSystemError,
+} from '@tapkit/core';
 import { BACKEND, MAX_MTU_SYSCTL } from './facts.js';
-import type { RawSystemError } from './system.js';
 
 /** What a permission error on macOS asks for. */
 export const PERMISSION_HINT =
@@ -13,23 +20,8 @@ export const PERMISSION_HINT =
   `setting ${MAX_MTU_SYSCTL}, opening /dev/bpf* and AF_NDRV sockets are all root-only on macOS. ` +
   'Run the program with sudo; read access to /dev/bpf* (e.g. ChmodBPF) alone is not enough.';
 
-function raw(error: unknown): Partial<RawSystemError> {
-  return typeof error === 'object' && error !== null ? error : {};
-}
-
-function details(error: unknown): TapErrorDetails {
-  const sys = raw(error);
-  return {
-    cause: error,
-    backend: BACKEND,
-    ...(typeof sys.errno === 'number' ? { errno: sys.errno } : {}),
-    ...(typeof sys.code === 'string' ? { osCode: sys.code } : {}),
-    ...(typeof sys.syscall === 'string' ? { syscall: sys.syscall } : {}),
-  };
-}
-
 /** `EBUSY from ioctl SIOCSDRVSPEC` */
-function reason(sys: Partial<RawSystemError>): string {
+function reason(sys: Partial<NativeSystemError>): string {
   const call = sys.request ? `${sys.syscall ?? 'call'} ${sys.request}` : (sys.syscall ?? 'call');
   return `${sys.code ?? 'error'} from ${call}`;
 }
@@ -42,12 +34,12 @@ const GONE = new Set(['ENXIO', 'ENODEV', 'EPIPE', 'EADDRNOTAVAIL']);
  */
 export function darwinError(error: unknown, what: string): TapError {
   if (isTapError(error)) return error;
-  const sys = raw(error);
+  const sys = systemErrorFields(error);
   const code = sys.code;
   const request = sys.request;
   const why = reason(sys);
   const make = (tapCode: TapError['code'], message: string) =>
-    new TapError(tapCode, `${what}: ${message} (${why})`, details(error));
+    new TapError(tapCode, `${what}: ${message} (${why})`, systemErrorDetails(error, BACKEND));
 
   if (code === 'EPERM' || code === 'EACCES') {
     return make(TapErrorCode.PERMISSION_DENIED, `permission denied. ${PERMISSION_HINT}`);

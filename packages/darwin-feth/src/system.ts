@@ -9,21 +9,10 @@
  *
  * @module
  */
+import type { NativeSystemError } from '@tapkit/core';
 
-/** What an implementation throws for a failed system call: shaped like Node's system errors. */
-export interface RawSystemError extends Error {
-  /** `EPERM`, `EBUSY`… */
-  readonly code: string;
-  /** Negative, as in Node's system errors (`-1` for EPERM). */
-  readonly errno: number;
-  readonly syscall: string;
-  /** For `ioctl`, `sysctl` and `setsockopt`: the request (`SIOCIFCREATE2`, `net.link.fake.max_mtu`…). */
-  readonly request?: string;
-  /** The interface or file the call was about. */
-  readonly path?: string;
-  /** For `writeBatch`: the frame that failed (the ones before it were sent). */
-  readonly index?: number;
-}
+/** The addon's system errors: core's {@link NativeSystemError}. */
+export type RawSystemError = NativeSystemError;
 
 /** An interface as getifaddrs(3) reports its link-layer entry. */
 export interface InterfaceInfo {

@@ -3,8 +3,14 @@
  *
  * @module
  */
-import { TapError, TapErrorCode, fromSystemError, isTapError, type TapErrorDetails } from '@tapkit/core';
-import type { UtunSystemError } from './utun-system.js';
+import {
+  TapError,
+  TapErrorCode,
+  fromSystemError,
+  isTapError,
+  systemErrorDetails,
+  systemErrorFields,
+} from '@tapkit/core';
 
 export const BACKEND = 'darwin-utun';
 
@@ -18,50 +24,35 @@ const GONE = new Set(['ENXIO', 'ENODEV', 'ENOTCONN', 'EPIPE', 'EBADF']);
 // The kernel had no room for a packet (utun's input queue or mbufs): like a NIC's full ring.
 const NO_BUFFER = new Set(['ENOBUFS', 'ENOSPC']);
 
-function raw(error: unknown): Partial<UtunSystemError> {
-  return typeof error === 'object' && error !== null ? error : {};
-}
-
-function details(error: unknown): TapErrorDetails {
-  const sys = raw(error);
-  return {
-    cause: error,
-    backend: BACKEND,
-    ...(typeof sys.errno === 'number' ? { errno: sys.errno } : {}),
-    ...(typeof sys.code === 'string' ? { osCode: sys.code } : {}),
-    ...(typeof sys.syscall === 'string' ? { syscall: sys.syscall } : {}),
-  };
-}
-
 /** An error from creating or configuring a utun; `what` names the step (`create utun3`). */
 export function openError(error: unknown, what: string): TapError {
   if (isTapError(error)) return error;
-  const sys = raw(error);
+  const sys = systemErrorFields(error);
   const reason = `${sys.code ?? 'error'}${sys.request ? ` from ${sys.request}` : ''}`;
   if (sys.syscall === 'connect' && sys.code === 'EBUSY') {
     return new TapError(
       TapErrorCode.NAME_IN_USE,
       `${what}: that utun unit is in use by another process (${reason}); ask for another name, or none`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.request === 'CTLIOCGINFO' && (sys.code === 'ENOENT' || sys.code === 'ENOTSUP')) {
     return new TapError(
       TapErrorCode.KERNEL_SUPPORT_MISSING,
       `${what}: the kernel has no utun control (${reason})`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.request === 'SIOCSIFMTU' && sys.code === 'EINVAL') {
     return new TapError(TapErrorCode.MTU_UNSUPPORTED, `${what}: the kernel refused the MTU (${reason})`, {
-      ...details(error),
+      ...systemErrorDetails(error, BACKEND),
     });
   }
   if ((sys.request === 'SIOCAIFADDR' || sys.request === 'SIOCAIFADDR_IN6') && sys.code === 'EINVAL') {
     return new TapError(
       TapErrorCode.INVALID_OPTION,
       `${what}: the kernel refused the address (${reason})`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   return fromSystemError(error, what, { backend: BACKEND, permissionHint: PERMISSION_HINT });
@@ -69,25 +60,25 @@ export function openError(error: unknown, what: string): TapError {
 
 /** True when an I/O error means the utun is gone. */
 export function isGone(error: unknown): boolean {
-  const code = raw(error).code;
+  const code = systemErrorFields(error).code;
   return code !== undefined && GONE.has(code);
 }
 
 /** True when the kernel refused a packet for want of buffers: a drop, not a failure. */
 export function isNoBuffer(error: unknown): boolean {
-  const code = raw(error).code;
+  const code = systemErrorFields(error).code;
   return code !== undefined && NO_BUFFER.has(code);
 }
 
 /** An error from reading or writing an open utun. */
 export function ioError(error: unknown, name: string): TapError {
   if (isTapError(error)) return error;
-  const sys = raw(error);
+  const sys = systemErrorFields(error);
   if (isGone(error)) {
     return new TapError(
       TapErrorCode.DEVICE_GONE,
       `${name}: the utun is gone (${sys.code} from ${sys.syscall ?? 'I/O'})`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   return fromSystemError(error, `${sys.syscall ?? 'I/O'} on ${name}`, {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { NativeSystemError } from '@tapkit/core';
 
 /** Darwin's AF_INET: the family header of an IPv4 packet. */
 export const UTUN_AF_INET = 2;
@@ -21,20 +22,8 @@ export const UTUN_HEADER_LENGTH = 4;
  */
 export const UTUN_DATAGRAM_GAP = 10;
 
-/** A failed system call, shaped like Node's system errors. */
-export interface UtunSystemError extends Error {
-  /** `EPERM`, `EBUSY`… */
-  readonly code: string;
-  /** Negative, as in Node's system errors. */
-  readonly errno: number;
-  readonly syscall: string;
-  /** For `ioctl`: the request (`CTLIOCGINFO`, `SIOCSIFMTU`…). */
-  readonly request?: string;
-  /** The interface the call was about. */
-  readonly path?: string;
-  /** For `writeBatch`: the packet that failed (the ones before it were sent). */
-  readonly index?: number;
-}
+/** The addon's system errors: core's {@link NativeSystemError}. */
+export type UtunSystemError = NativeSystemError;
 
 /** Options of {@link UtunSystem.openUtun}. */
 export interface UtunHandleOptions {

@@ -6,21 +6,10 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { TapError, TapErrorCode } from '@tapkit/core';
+import type { NativeSystemError } from '@tapkit/core';
 
-/** What the addon throws for a failed system call: shaped like Node's system errors. */
-export interface RawSystemError extends Error {
-  /** `EPERM`, `EBUSY`… */
-  readonly code: string;
-  /** Negative, as in Node's system errors (`-1` for EPERM). */
-  readonly errno: number;
-  readonly syscall: string;
-  /** For `ioctl`: the request (`TUNSETIFF`, `SIOCSIFMTU`…). */
-  readonly request?: string;
-  /** The file or interface the call was about. */
-  readonly path?: string;
-  /** For `writeBatch`: the frame that failed (the ones before it were sent). */
-  readonly index?: number;
-}
+/** The addon's system errors: core's {@link NativeSystemError}. */
+export type RawSystemError = NativeSystemError;
 
 /** Options of `new TapHandle()`. */
 export interface RawHandleOptions {

@@ -4,8 +4,14 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { TapError, TapErrorCode, fromSystemError, isTapError, type TapErrorDetails } from '@tapkit/core';
-import type { RawSystemError } from './addon.js';
+import {
+  TapError,
+  TapErrorCode,
+  fromSystemError,
+  isTapError,
+  systemErrorDetails,
+  systemErrorFields,
+} from '@tapkit/core';
 
 export const BACKEND = 'linux-tap';
 
@@ -20,42 +26,27 @@ export const PERMISSION_HINT =
 // its interface was deleted (ip link del, or its network namespace went away).
 const GONE = new Set(['EBADFD', 'ENODEV', 'ENXIO']);
 
-function raw(error: unknown): Partial<RawSystemError> {
-  return typeof error === 'object' && error !== null ? error : {};
-}
-
-function details(error: unknown): TapErrorDetails {
-  const sys = raw(error);
-  return {
-    cause: error,
-    backend: BACKEND,
-    ...(typeof sys.errno === 'number' ? { errno: sys.errno } : {}),
-    ...(typeof sys.code === 'string' ? { osCode: sys.code } : {}),
-    ...(typeof sys.syscall === 'string' ? { syscall: sys.syscall } : {}),
-  };
-}
-
 /**
  * An error from opening or configuring a device. `what` names the operation (`open tap
  * device tapkit%d`).
  */
 export function openError(error: unknown, what: string): TapError {
   if (isTapError(error)) return error;
-  const sys = raw(error);
+  const sys = systemErrorFields(error);
   const reason = `${sys.code ?? 'error'}${sys.request ? ` from ${sys.request}` : ''}`;
   if (sys.syscall === 'open' && (sys.code === 'ENOENT' || sys.code === 'ENODEV' || sys.code === 'ENXIO')) {
     return new TapError(
       TapErrorCode.KERNEL_SUPPORT_MISSING,
       `${what}: ${sys.path ?? '/dev/net/tun'} is not usable (${reason}): the kernel's tun/tap support is missing. ` +
         "Load the tun module ('modprobe tun'); in a container, pass the device in (e.g. 'docker run --device /dev/net/tun --cap-add NET_ADMIN').",
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.syscall === 'open' && (sys.code === 'EACCES' || sys.code === 'EPERM')) {
     return new TapError(
       TapErrorCode.PERMISSION_DENIED,
       `${what}: ${sys.path ?? '/dev/net/tun'} cannot be opened by this user (${reason}). ${PERMISSION_HINT}`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.code === 'EINVAL' && sys.request === 'TUNSETIFF') {
@@ -63,14 +54,14 @@ export function openError(error: unknown, what: string): TapError {
       TapErrorCode.INVALID_OPTION,
       `${what}: the kernel refused the interface name (${reason}): it is not a valid name, or it belongs to ` +
         'an interface of another kind or with other queue settings',
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.code === 'EINVAL' && sys.request === 'SIOCSIFMTU') {
     return new TapError(
       TapErrorCode.MTU_UNSUPPORTED,
       `${what}: the kernel refused the MTU (${reason})`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.request === 'SIOCSIFADDR' || sys.request === 'SIOCSIFNETMASK') {
@@ -79,7 +70,7 @@ export function openError(error: unknown, what: string): TapError {
         TapErrorCode.INVALID_OPTION,
         `${what}: the kernel refused the address (${reason})` +
           (sys.code === 'EAFNOSUPPORT' ? ': IPv6 is disabled on this system' : ''),
-        details(error),
+        systemErrorDetails(error, BACKEND),
       );
     }
   }
@@ -109,7 +100,7 @@ function attachers(name: string): string {
  */
 export function attachError(error: unknown, name: string, what?: string): TapError {
   if (isTapError(error)) return error;
-  const sys = raw(error);
+  const sys = systemErrorFields(error);
   const reason = `${sys.code ?? 'error'}${sys.request ? ` from ${sys.request}` : ''}`;
   if (what !== undefined) {
     if (sys.code === 'EPERM' || sys.code === 'EACCES') {
@@ -117,7 +108,7 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
         TapErrorCode.PERMISSION_DENIED,
         `${what} on ${name}: changing an attached device needs CAP_NET_ADMIN (${reason}). Leave mtu, mac, ` +
           'addresses and up out to use it as it was prepared, or give them to preparePersistentTap()',
-        details(error),
+        systemErrorDetails(error, BACKEND),
       );
     }
     return openError(error, `${what} on ${name}`);
@@ -128,14 +119,14 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
       TapErrorCode.DEVICE_GONE,
       `${at}: there is no interface ${name} (${reason}). Prepare it first, as root: preparePersistentTap() ` +
         `or 'ip tuntap add dev ${name} mode tap user USER'`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.code === 'EBUSY') {
     return new TapError(
       TapErrorCode.NAME_IN_USE,
       `${at}: another process has it open (${reason}); a device that is not multi-queue takes one at a time`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.request === 'TUNSETIFF' && (sys.code === 'EPERM' || sys.code === 'EACCES')) {
@@ -143,7 +134,7 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
     return new TapError(
       TapErrorCode.PERMISSION_DENIED,
       `${at}: this process (uid ${uid}) may not (${reason}): it can be attached to by ${attachers(name)}`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.syscall === 'open' && (sys.code === 'EACCES' || sys.code === 'EPERM')) {
@@ -151,7 +142,7 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
       TapErrorCode.PERMISSION_DENIED,
       `${at}: ${sys.path ?? '/dev/net/tun'} cannot be opened by this user (${reason}); attaching needs read ` +
         'and write access to it (mode 0666, the usual default, or a group this user is in)',
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   if (sys.code === 'EINVAL' && sys.request === 'TUNSETIFF') {
@@ -159,7 +150,7 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
       TapErrorCode.INVALID_OPTION,
       `${at}: the kernel refused (${reason}): it is not a tap device, or it is not multi-queue and more ` +
         'than one queue was asked for',
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   return openError(error, at);
@@ -167,19 +158,19 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
 
 /** True when an I/O error means the interface is gone. */
 export function isGone(error: unknown): boolean {
-  const code = raw(error).code;
+  const code = systemErrorFields(error).code;
   return code !== undefined && GONE.has(code);
 }
 
 /** An error from reading or writing an open device. */
 export function ioError(error: unknown, name: string): TapError {
   if (isTapError(error)) return error;
-  const sys = raw(error);
+  const sys = systemErrorFields(error);
   if (isGone(error)) {
     return new TapError(
       TapErrorCode.DEVICE_GONE,
       `${name}: the interface is gone (${sys.code} from ${sys.syscall ?? 'I/O'}): it was deleted, or its network namespace was`,
-      details(error),
+      systemErrorDetails(error, BACKEND),
     );
   }
   return fromSystemError(error, `${sys.syscall ?? 'I/O'} on ${name}`, {
