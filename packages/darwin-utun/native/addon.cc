@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include "errors.h"
 #include "netconf.h"

@@ -173,14 +173,19 @@ UtunHandle::UtunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UtunHa
   auto poll = std::make_unique<Poll>();
   int err = uv_poll_init(loop, &poll->handle, fd.get());
   if (err != 0) throw ErrnoError(env, -err, "uv_poll_init", name_);
+  poll->handle.data = poll.get();
+  poll->owner = nullptr;
+  // The environment's exit (a worker's, or the main thread's at exit) closes the poll and the
+  // socket if JS has not, so no utun stays, and waits for the close to complete: see Poll.
+  if (napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll.get(), &poll->hook) != napi_ok) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll.release()->handle),
+             [](uv_handle_t* handle) { delete static_cast<Poll*>(handle->data); });
+    throw Napi::Error::New(env, "could not register an environment cleanup hook");
+  }
   // Nothing below throws: from here the handle is open.
   poll->owner = this;
-  poll->handle.data = poll.get();
   poll_ = poll.release();
   fd_ = fd.release();
-  // Worker threads that exit (and the main thread at exit) run this: no utun stays.
-  napi_add_env_cleanup_hook(env_, CleanupHook, this);
-  hookAdded_ = true;
   // Like a socket, an open utun is not garbage: the wrapper lives until close().
   Ref();
   openRef_ = true;
@@ -188,10 +193,18 @@ UtunHandle::UtunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UtunHa
 
 UtunHandle::~UtunHandle() { ReleaseOsResources(); }
 
-void UtunHandle::CleanupHook(void* arg) {
-  auto* self = static_cast<UtunHandle*>(arg);
-  self->hookAdded_ = false;  // the hook is being run: nothing to remove
-  self->ReleaseOsResources();
+void UtunHandle::OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg) {
+  Poll* poll = static_cast<Poll*>(arg);
+  // Still open: close it now. Otherwise its close is already pending, and OnClosed removes the
+  // hook, which tells Node this cleanup is done.
+  if (poll->owner != nullptr) poll->owner->ReleaseOsResources();
+}
+
+// The last thing libuv does with the poll handle: only now may the environment go away.
+void UtunHandle::OnClosed(uv_handle_t* handle) {
+  Poll* poll = static_cast<Poll*>(handle->data);
+  napi_remove_async_cleanup_hook(poll->hook);
+  delete poll;
 }
 
 // Stops polling and closes the socket, which destroys the interface. Calls no JS, so it is safe
@@ -202,8 +215,7 @@ void UtunHandle::ReleaseOsResources() {
   if (poll_ != nullptr) {
     poll_->owner = nullptr;
     // uv_close stops the poll first, so the fd may be closed right after.
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle),
-             [](uv_handle_t* handle) { delete static_cast<Poll*>(handle->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnClosed);
     poll_ = nullptr;
   }
   if (fd_ >= 0) {
@@ -212,10 +224,6 @@ void UtunHandle::ReleaseOsResources() {
   }
   queue_.clear();
   queuedBytes_ = 0;
-  if (hookAdded_) {
-    hookAdded_ = false;
-    napi_remove_env_cleanup_hook(env_, CleanupHook, this);
-  }
 }
 
 Napi::Value UtunHandle::GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }

@@ -1,7 +1,7 @@
 // UtunHandle: one utun's kernel-control socket, polled on the environment's own loop.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 #include <uv.h>
 
 #include <cstdint>
@@ -21,10 +21,15 @@ class UtunHandle : public Napi::ObjectWrap<UtunHandle> {
  private:
   // libuv can still hold the poll handle after this object is gone (uv_close completes on a
   // later loop turn), so it lives in its own allocation, freed by the close callback, and
-  // points back here only while open.
+  // points back here only while open. The allocation also holds the environment's async
+  // cleanup hook, removed only once the handle has closed: Node then keeps turning the loop
+  // at the environment's exit until the close callback has run. (With a plain cleanup hook it
+  // did not wait: a worker's environment was freed and this addon unloaded with the close
+  // still pending, and libuv then called the close callback in unmapped code: a segfault.)
   struct Poll {
     uv_poll_t handle;
     UtunHandle* owner;
+    napi_async_cleanup_hook_handle hook;
   };
 
   // JS methods.
@@ -38,7 +43,8 @@ class UtunHandle : public Napi::ObjectWrap<UtunHandle> {
   void Close(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void CleanupHook(void* arg);
+  static void OnClosed(uv_handle_t* handle);
+  static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg);
   void HandlePoll(int status, int events);
   void ReadDatagrams(Napi::Env env);
   void Deliver(Napi::Env env);
@@ -59,7 +65,6 @@ class UtunHandle : public Napi::ObjectWrap<UtunHandle> {
   bool failed_ = false;   // the socket reported an error: poll no more
   bool closed_ = false;
   bool openRef_ = false;  // the wrapper is held strongly while open
-  bool hookAdded_ = false;
 
   // Receive: datagrams (4-byte family + packet) are read straight into a slab, an ArrayBuffer
   // JS will own, each after a gap of kGap free bytes (room for the shim's Ethernet header). A

@@ -9,9 +9,9 @@
  * gaps, the spill path, EAGAIN queueing and drain run for real on Linux too. What stays
  * unverified off macOS is only the kernel-control, ioctl and routing-socket code.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,7 +36,7 @@ import {
   type UtunHandleOptions,
   type UtunSystem,
 } from '../src/index.js';
-import { loadUtunAddon, type RawUtunAddon } from '../src/native.js';
+import { ADDON_PATH_VARIABLE, loadUtunAddon, type RawUtunAddon } from '../src/native.js';
 import { EthernetHost } from './host.js';
 import { hex, ip4, settle } from './helpers.js';
 
@@ -55,7 +55,10 @@ async function buildForLinux(): Promise<string> {
   if (nodeInclude === undefined) throw new Error("Node's headers (node_api.h) are not installed");
   const check = join(PACKAGE, 'native', 'linux-check');
   const hash = createHash('sha256');
-  for (const file of [...SOURCES, join(PACKAGE, 'native', 'utun_handle.h'), join(check, 'prelude.h')]) {
+  // Every header counts too (napi_config.h configures node-addon-api for all the sources).
+  const headers = readdirSync(join(PACKAGE, 'native')).filter((f) => f.endsWith('.h'));
+  const inputs = [...SOURCES, ...headers.sort().map((f) => join(PACKAGE, 'native', f))];
+  for (const file of [...inputs, join(check, 'prelude.h')]) {
     hash.update(readFileSync(file));
   }
   const dir = join(tmpdir(), 'tapkit-utun-native-check');
@@ -79,6 +82,15 @@ async function loadAddon(): Promise<RawUtunAddon | string> {
   } catch (error) {
     return `the addon could not be built or loaded: ${(error as Error).message.split('\n')[0]}`;
   }
+}
+
+/** The file of the addon loadAddon() loads, for a child process to load. */
+async function addonFile(): Promise<string> {
+  if (process.platform !== 'darwin') return buildForLinux();
+  const override = process.env[ADDON_PATH_VARIABLE];
+  if (override !== undefined && override !== '') return override;
+  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
+  return nodeGypBuild.resolve(PACKAGE);
 }
 
 const addon = await loadAddon();
@@ -249,6 +261,31 @@ describe('the native addon over a datagram socketpair', () => {
     expect(host.stats.echoRepliesSeen).toBe(5);
     await dev.close();
   });
+
+  // A worker ending with handles open and busy used to take the whole process down: libuv ran
+  // a handle's close callback after the worker's environment was gone and the addon unloaded
+  // (SIGSEGV); a terminate() during a callback aborted in node-addon-api. Each case runs 20
+  // workers in a child process of its own, so a crash fails the test instead of the runner.
+  for (const how of ['exit', 'terminate'] as const) {
+    const ending = how === 'exit' ? 'process.exit() in the worker' : 'worker.terminate()';
+    itNative(`survives workers ended by ${ending} with handles open, and leaks no fd`, async () => {
+      const file = await addonFile();
+      const fds = () => readdirSync('/dev/fd').length;
+      const before = fds();
+      const fixture = fileURLToPath(new URL('./fixtures/worker-exit.mjs', import.meta.url));
+      const result = spawnSync(process.execPath, [fixture, file, how, '20'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(result.signal, result.stderr).toBeNull();
+      expect(result.status, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as { codes: number[]; fdsBefore: number; fdsAfter: number };
+      expect(report.codes).toEqual(new Array(20).fill(how === 'exit' ? 0 : 1));
+      // The process the workers ran in has every fd of theirs closed, and so has this one.
+      expect(report.fdsAfter).toBe(report.fdsBefore);
+      expect(fds()).toBe(before);
+    });
+  }
 
   itNative('closes idempotently; writes after close fail with EBADF', async () => {
     const [fd] = native().datagramPair();

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include "errors.h"
 #include "netconf.h"

@@ -1,7 +1,7 @@
 // Errors shaped like Node's system errors, so that TS can map them by `code`.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>

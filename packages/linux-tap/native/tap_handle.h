@@ -1,7 +1,7 @@
 // TapHandle: one queue (fd) of a tap/tun device, polled on the environment's own loop.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 #include <uv.h>
 
 #include <cstdint>
@@ -20,11 +20,16 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
 
  private:
   // libuv can still hold the poll handle after this object is gone (uv_close completes on a
-  // later loop turn, maybe after the environment was torn down), so it lives in its own
-  // allocation, freed by the close callback, and points back here only while open.
+  // later loop turn), so it lives in its own allocation, freed by the close callback, and
+  // points back here only while open. The allocation also holds the environment's async
+  // cleanup hook, removed only once the handle has closed: Node then keeps turning the loop
+  // at the environment's exit until the close callback has run. (With a plain cleanup hook it
+  // did not wait: a worker's environment was freed and this addon unloaded with the close
+  // still pending, and libuv then called the close callback in unmapped code: a segfault.)
   struct Poll {
     uv_poll_t handle;
     TapHandle* owner;
+    napi_async_cleanup_hook_handle hook;
   };
 
   // JS methods.
@@ -40,7 +45,8 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void Close(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void CleanupHook(void* arg);
+  static void OnClosed(uv_handle_t* handle);
+  static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg);
   void HandlePoll(int status, int events);
   void ReadFrames(Napi::Env env);
   void Deliver(Napi::Env env);
@@ -63,7 +69,6 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   bool failed_ = false;      // the fd reported an error: poll no more
   bool closed_ = false;
   bool openRef_ = false;     // the wrapper is held strongly while open
-  bool hookAdded_ = false;
 
   // Receive: frames are read straight into a slab (an ArrayBuffer JS will own) one after the
   // other; a batch is handed to JS as (slab, count) with the frame boundaries in offsets_.

@@ -271,6 +271,28 @@ describe('TapHandle data path (socketpair)', () => {
     await waitFor(() => fdCount() <= before, 2000, 'fds closed');
   });
 
+  // A worker ending with handles open and busy used to take the whole process down: libuv ran
+  // a handle's close callback after the worker's environment was gone and the addon unloaded
+  // (SIGSEGV); a terminate() during a callback aborted in node-addon-api. Each case runs 20
+  // workers in a child process of its own, so a crash fails the test instead of the runner.
+  for (const how of ['exit', 'terminate'] as const) {
+    const ending = how === 'exit' ? 'process.exit() in the worker' : 'worker.terminate()';
+    it(`survives workers ended by ${ending} with handles open, and leaks no fd`, () => {
+      const before = fdCount();
+      const result = spawnSync(process.execPath, [`${FIXTURES}worker-exit.mjs`, PACKAGE_ROOT, how, '20'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(result.signal, result.stderr).toBeNull();
+      expect(result.status, result.stderr).toBe(0);
+      const report = JSON.parse(result.stdout) as { codes: number[]; fdsBefore: number; fdsAfter: number };
+      expect(report.codes).toEqual(new Array(20).fill(how === 'exit' ? 0 : 1));
+      // The process the workers ran in has every fd of theirs closed, and so has this one.
+      expect(report.fdsAfter).toBe(report.fdsBefore);
+      expect(fdCount()).toBe(before);
+    });
+  }
+
   it('lets the process exit when unref()ed, and reports a throwing callback as uncaught', () => {
     const result = spawnSync(process.execPath, [`${FIXTURES}unref-and-throw.mjs`, PACKAGE_ROOT], {
       encoding: 'utf8',
