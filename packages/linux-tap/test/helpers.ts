@@ -1,165 +1,16 @@
 /**
- * Test helpers: the privileged-test switch, network namespaces that clean up after themselves,
- * and small process utilities.
+ * Test helpers: the shared ones (@tapkit/test-support: the privileged-test switch, namespaces that
+ * clean up after themselves, process utilities) and this package's fixtures.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { isTapError, type TapError } from '@tapkit/core';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { run, type Netns } from '@tapkit/test-support';
+import { expect } from 'vitest';
 
-const execFileAsync = promisify(execFile);
+export * from '@tapkit/test-support';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
-
-function privilegeProblem(): string | undefined {
-  if (process.platform !== 'linux') return `needs Linux, this is ${process.platform}`;
-  if (process.getuid?.() !== 0) return 'needs root (CAP_NET_ADMIN and ip netns)';
-  if (!existsSync('/dev/net/tun')) return 'needs /dev/net/tun';
-  if (!['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].some((p) => existsSync(p)))
-    return 'needs iproute2 (ip)';
-  return undefined;
-}
-
-/** Why privileged tests cannot run here, or undefined when they can. */
-export const PRIVILEGE_PROBLEM = privilegeProblem();
-
-/**
- * `it` for tests that need root and /dev/net/tun. Without them the test is skipped with the
- * reason, unless TAPKIT_REQUIRE_PRIVILEGED=1, where it fails instead.
- */
-export function itPrivileged(name: string, body: () => Promise<void> | void, timeout?: number): void {
-  const problem = PRIVILEGE_PROBLEM;
-  if (problem === undefined) {
-    it(name, body, timeout);
-  } else if (process.env['TAPKIT_REQUIRE_PRIVILEGED'] === '1') {
-    it(name, () => {
-      throw new Error(`privileged test cannot run (TAPKIT_REQUIRE_PRIVILEGED=1): ${problem}`);
-    });
-  } else {
-    it.skip(`${name} [skipped: ${problem}]`, body);
-  }
-}
-
-/** Runs a command; rejects with its stderr on a non-zero exit. */
-export async function run(file: string, args: readonly string[], timeoutMs = 20_000): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync(file, args, { timeout: timeoutMs, encoding: 'utf8' });
-    return stdout;
-  } catch (error) {
-    const e = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${file} ${args.join(' ')} failed: ${e.message}\n${e.stderr ?? ''}${e.stdout ?? ''}`);
-  }
-}
-
-let counter = 0;
-
-/** An interface name unique to this process and call: `tk<pid><n>`, at most 15 characters. */
-export function uniqueName(prefix = 'tk'): string {
-  return `${prefix}${process.pid.toString(36)}x${(counter++).toString(36)}`;
-}
-
-/** Names of the interfaces in this network namespace. */
-export function interfaces(): string[] {
-  return readdirSync('/sys/class/net');
-}
-
-/** How many fds this process has open. */
-export function fdCount(): number {
-  return readdirSync('/proc/self/fd').length;
-}
-
-/** A network namespace this test run made; deleted by {@link useCleanup}'s hooks. */
-export class Netns {
-  constructor(readonly name: string) {}
-
-  exec(file: string, args: readonly string[], timeoutMs?: number): Promise<string> {
-    return run('ip', ['netns', 'exec', this.name, file, ...args], timeoutMs);
-  }
-
-  /** `ip` inside the namespace. */
-  ip(...args: string[]): Promise<string> {
-    return run('ip', ['-n', this.name, ...args]);
-  }
-
-  /** Starts a long-running process inside the namespace (stopped by the cleanup hooks). */
-  spawn(file: string, args: readonly string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', this.name, file, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    cleanups.push(() => stopChild(child));
-    return child;
-  }
-}
-
-type Cleanup = () => Promise<void> | void;
-const cleanups: Cleanup[] = [];
-
-/** Registers a cleanup to run after the current test, pass or fail. */
-export function onCleanup(cleanup: Cleanup): void {
-  cleanups.push(cleanup);
-}
-
-async function runCleanups(): Promise<void> {
-  const errors: unknown[] = [];
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()!();
-    } catch (error) {
-      errors.push(error);
-    }
-  }
-  if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
-}
-
-/** Installs afterEach/afterAll hooks that run the registered cleanups. Call once per file. */
-export function useCleanup(): void {
-  afterEach(runCleanups);
-  afterAll(runCleanups);
-}
-
-let netnsCounter = 0;
-
-/** Creates a fresh network namespace `tapkit-test-<pid>-<n>` with lo up, deleted after the test. */
-export async function createNetns(): Promise<Netns> {
-  const name = `tapkit-test-${process.pid}-${netnsCounter++}`;
-  await run('ip', ['netns', 'add', name]);
-  cleanups.push(() => deleteNetns(name));
-  const ns = new Netns(name);
-  await ns.ip('link', 'set', 'lo', 'up');
-  return ns;
-}
-
-async function deleteNetns(name: string): Promise<void> {
-  // Processes still inside would keep it alive: kill them first.
-  try {
-    const pids = (await run('ip', ['netns', 'pids', name])).split(/\s+/).filter(Boolean);
-    for (const pid of pids) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-  } catch {
-    // no such namespace
-  }
-  await run('ip', ['netns', 'del', name]).catch(() => undefined);
-}
-
-/**
- * Moves a device into a namespace, gives it addresses there (IPv6 ones without duplicate
- * address detection, so they are usable at once) and brings it up. The fd stays ours.
- */
-export async function moveInto(ns: Netns, name: string, ...cidrs: string[]): Promise<void> {
-  await run('ip', ['link', 'set', 'dev', name, 'netns', ns.name]);
-  for (const cidr of cidrs) {
-    await ns.ip('addr', 'add', cidr, 'dev', name, ...(cidr.includes(':') ? ['nodad'] : []));
-  }
-  await ns.ip('link', 'set', 'dev', name, 'up');
-}
 
 // ETHTOOL_GTSO through SIOCETHTOOL: is TCP segmentation offload on? (ethtool is not a test
 // dependency; python3 is.)
@@ -176,44 +27,6 @@ export async function tsoEnabled(name: string, ns?: Netns): Promise<boolean> {
   const args = ['-c', GET_TSO, name];
   const out = ns === undefined ? await run('python3', args) : await ns.exec('python3', args);
   return out.trim() === '1';
-}
-
-/** Deletes namespaces left by earlier runs whose process is gone (a crashed run). */
-export async function sweepStaleNamespaces(): Promise<void> {
-  if (!existsSync('/run/netns')) return;
-  for (const name of readdirSync('/run/netns')) {
-    const match = /^tapkit-test-(\d+)-\d+$/.exec(name);
-    if (!match) continue;
-    const pid = Number(match[1]);
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive) await deleteNetns(name);
-  }
-}
-
-/** Ends a child and waits for it. */
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-/** Polls `check` until it is true or `timeoutMs` passes. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Runs a TypeScript fixture in a child node (through tsx), optionally inside a namespace or as another user. */

@@ -4,7 +4,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-
 import { promisify } from 'node:util';
 import { afterAll, afterEach, it } from 'vitest';
 
@@ -23,11 +22,16 @@ function privilegeProblem(): string | undefined {
 export const PRIVILEGE_PROBLEM = privilegeProblem();
 
 /**
- * `it` for tests that need root and /dev/net/tun. Without them the test is skipped with the
- * reason, unless TAPKIT_REQUIRE_PRIVILEGED=1, where it fails instead.
+ * `it` for tests that need root and /dev/net/tun (or whatever `problem` says is missing).
+ * Without them the test is skipped with the reason, unless TAPKIT_REQUIRE_PRIVILEGED=1, where it
+ * fails instead.
  */
-export function itPrivileged(name: string, body: () => Promise<void> | void, timeout?: number): void {
-  const problem = PRIVILEGE_PROBLEM;
+export function itPrivileged(
+  name: string,
+  body: () => Promise<void> | void,
+  timeout?: number,
+  problem: string | undefined = PRIVILEGE_PROBLEM,
+): void {
   if (problem === undefined) {
     it(name, body, timeout);
   } else if (process.env['TAPKIT_REQUIRE_PRIVILEGED'] === '1') {
@@ -162,6 +166,18 @@ export async function sweepStaleNamespaces(): Promise<void> {
   }
 }
 
+/**
+ * Moves a device into a namespace, gives it addresses there (IPv6 ones without duplicate
+ * address detection, so they are usable at once) and brings it up. The fd stays ours.
+ */
+export async function moveInto(ns: Netns, name: string, ...cidrs: string[]): Promise<void> {
+  await run('ip', ['link', 'set', 'dev', name, 'netns', ns.name]);
+  for (const cidr of cidrs) {
+    await ns.ip('addr', 'add', cidr, 'dev', name, ...(cidr.includes(':') ? ['nodad'] : []));
+  }
+  await ns.ip('link', 'set', 'dev', name, 'up');
+}
+
 /** Ends a child and waits for it. */
 export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -174,11 +190,12 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 export async function waitFor(
   check: () => boolean | Promise<boolean>,
   timeoutMs = 5000,
-  what = 'condition',
+  what: string | (() => string) = 'condition',
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
