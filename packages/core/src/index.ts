@@ -33,3 +33,4 @@ export {
 } from './backend.js';
 export * from './codec/index.js';
 export * from './pcap.js';
+export { MARKER_PREFIX, formatMarker, parseMarker, type InterfaceMarker } from './marker.js';

@@ -8,7 +8,7 @@
 import { TapError, TapErrorCode, checkInterfaceName, formatMac, resolveOpenOptions } from '@tapkit/core';
 import { loadAddon, type RawAddon, type RawSystemError } from './addon.js';
 import { BACKEND, openError } from './errors.js';
-import { IFF_PERSIST, TAP_LIMITS } from './port.js';
+import { IFF_PERSIST, TAP_LIMITS, markInterface } from './port.js';
 
 /** Options of {@link preparePersistentTap}. */
 export interface PersistentTapOptions {
@@ -124,6 +124,7 @@ export async function preparePersistentTap(options: PersistentTapOptions): Promi
         );
     }
     if (resolved.up) addon.setUp(name, true);
+    markInterface(name, { backend: BACKEND, persistent: true });
     const link = addon.getLink(name);
     return { name, mtu: link.mtu, mac: formatMac(link.mac), owner, group };
   } catch (error) {

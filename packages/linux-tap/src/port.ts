@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
   TapError,
@@ -18,6 +19,8 @@ import {
   type TapCapabilities,
   type TapOpenOptions,
   type TapPort,
+  formatMarker,
+  type InterfaceMarker,
 } from '@tapkit/core';
 import { loadAddon, type RawAddon, type RawSystemError, type RawTapHandle } from './addon.js';
 import { BACKEND, attachError, closedError, ioError, isGone, openError } from './errors.js';
@@ -434,6 +437,7 @@ export async function openLinuxPort(
   if (attach) return attachLinuxPort(addon, options, raw, queues, offload);
   const port = new LinuxTapPort(addon, options.mtu, options.mac, offload);
   port.open(options.name, queues);
+  markInterface(port.name, { backend: BACKEND, persistent: false });
   // A new device is down: bring it up when asked, leave it be otherwise.
   port.configure({
     mtu: options.mtu,
@@ -474,6 +478,18 @@ function attachLinuxPort(
   port.open(name, queues, true);
   port.configure({ mtu, mac, addresses: options.addresses, up });
   return port;
+}
+
+/**
+ * Labels a device as tapkit's through its alias (`ip link` shows `alias tapkit:linux-tap`), so
+ * `tapkit list` and other tools can tell it apart. Best effort: a device works without it.
+ */
+export function markInterface(name: string, marker: InterfaceMarker): void {
+  try {
+    writeFileSync(`/sys/class/net/${name}/ifalias`, formatMarker(marker));
+  } catch {
+    // not permitted (an attached, unprivileged user) or no sysfs: the label is only a hint
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -101,6 +101,7 @@ describe('linux-tap: devices', () => {
       expect(sys(name, 'address')).toBe('02:aa:bb:cc:dd:01');
       expect(Number(sys(name, 'flags')) & 1).toBe(1); // IFF_UP
       expect(Number(sys(name, 'tun_flags'))).toBe(0x0002 | 0x1000); // IFF_TAP | IFF_NO_PI, not persistent
+      expect(sys(name, 'ifalias')).toBe('tapkit:linux-tap'); // how `tapkit list` knows it is ours
     } finally {
       await dev.close();
     }

@@ -121,6 +121,9 @@ describe('tapkit list on Linux', () => {
     const here = await holder(ns, process.execPath, [holdTap, 'tkheld0']);
     const away = await holder(elsewhere, process.execPath, [holdTap, 'tkmoved0']);
     await elsewhere.ip('link', 'set', 'tkmoved0', 'netns', ns.name);
+    // linux-tap labels its devices (alias tapkit:linux-tap); without the label, the process
+    // holding the device is the evidence.
+    await ns.ip('link', 'set', 'tkheld0', 'alias', '');
     // A tun held by a program that is not tapkit.
     await ns.ip('tuntap', 'add', 'dev', 'tun7', 'mode', 'tun');
     const python = await holder(ns, 'python3', [attach, 'tun7', 'tun']);

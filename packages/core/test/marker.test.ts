@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatMarker, parseMarker } from '../src/system/marker.js';
+import { formatMarker, parseMarker } from '../src/marker.js';
 
 describe('the interface marker (ifalias)', () => {
   it('round-trips every form', () => {
