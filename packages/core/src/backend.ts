@@ -84,11 +84,17 @@ export async function loadBackend(name: string): Promise<TapBackend> {
   try {
     mod = (await import(pkg)) as { backend?: TapBackend };
   } catch (error) {
+    const missing =
+      (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' ||
+      (error as { code?: unknown }).code === 'MODULE_NOT_FOUND';
     throw new TapError(
       TapErrorCode.BACKEND_NOT_INSTALLED,
-      `backend ${name} needs the package ${pkg}, which could not be loaded: ${(error as Error).message}. ` +
-        `Install it (npm install ${pkg}); if you installed 'tapkit', check that optional dependencies were not ` +
-        `omitted (--omit=optional) and that node_modules was installed on this OS, not copied from another.`,
+      missing
+        ? `backend ${name} needs the package ${pkg}, which is not installed. Install it (npm install ${pkg}); ` +
+            `if you installed 'tapkit', check that optional dependencies were not omitted (--omit=optional) ` +
+            `and that node_modules was installed on this OS, not copied from another.`
+        : `backend ${name}: the package ${pkg} is installed but failed to load: ${(error as Error).message}. ` +
+            `Reinstall it on this machine (its native part may have been built for another OS or Node).`,
       { cause: error, backend: name },
     );
   }
