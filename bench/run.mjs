@@ -1,23 +1,41 @@
 // `npm run bench`: every benchmark, each against a baseline measured in the same invocation.
-// Results print as Markdown and are saved, with the date and machine, under bench/results/.
+// Results print as Markdown and are saved, with the date and machine, under bench/results/
+// (<date>-<benchmarks>.md, and latest.md).
+// TAPKIT_BENCH_ONLY=mock,relay,soak picks benchmarks (default mock,relay; TAPKIT_BENCH_SOAK=1 adds soak).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { benchMockSwitch } from './mock-switch.mjs';
+import { benchRelay, benchSoak } from './relay.mjs';
 
-const sections = [await benchMockSwitch()];
+const BENCHES = { mock: benchMockSwitch, relay: benchRelay, soak: benchSoak };
+const defaults = process.env.TAPKIT_BENCH_SOAK === '1' ? 'mock,relay,soak' : 'mock,relay';
+const only = (process.env.TAPKIT_BENCH_ONLY ?? defaults).split(',').filter((name) => name in BENCHES);
+const sections = [];
+for (const name of only) sections.push(await BENCHES[name]());
 
 const stamp = new Date().toISOString();
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}`;
-const report = [
+let report = [
   `# tapkit benchmarks`,
   '',
   `${stamp} on ${hostname()} (${machine})`,
   '',
-  ...sections,
-  '',
+  ...sections.flatMap((section) => [section, '']),
 ].join('\n');
+const dir = new URL('./results/', import.meta.url);
+try {
+  // As `npm run lint` wants the saved results (and aligned tables read better here too).
+  const prettier = await import('prettier');
+  const filepath = new URL('latest.md', dir).pathname;
+  report = await prettier.format(report, { ...(await prettier.resolveConfig(filepath)), filepath });
+} catch {
+  // prettier is a dev dependency: without it the report stays as it is
+}
 console.log(report);
 
-const dir = new URL('./results/', import.meta.url);
-mkdirSync(dir, { recursive: true });
-writeFileSync(new URL(`${stamp.slice(0, 10)}-mock.md`, dir), report);
+// Only a run that measured something replaces saved results.
+if (sections.some((section) => !/^\S[^\n]* skipped: /.test(section))) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL(`${stamp.slice(0, 10)}-${only.join('-')}.md`, dir), report);
+  writeFileSync(new URL('latest.md', dir), report);
+}
