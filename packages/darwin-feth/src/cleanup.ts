@@ -47,7 +47,7 @@ export interface TapkitPair {
   readonly stateFile: string;
 }
 
-/** What {@link sweepStalePairs} did (or, with `dryRun`, would do). */
+/** What {@link cleanupStalePairs} did (or, with `dryRun`, would do). */
 export interface CleanupReport {
   readonly dryRun: boolean;
   /** Pairs of dead owners: their interfaces destroyed and records removed. */
