@@ -28,6 +28,9 @@ export interface EngineOptions {
 }
 
 const ETHERNET_HEADER = 14;
+// How far past the queue bound a pausable port's batches are still kept: native ports read up
+// to 64 frames a call, so a small rxQueueFrames does not turn one burst into drops.
+const IN_FLIGHT_FRAMES = 256;
 const VLAN_TAG = 4;
 
 interface Waiter {
@@ -156,9 +159,12 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       i += take;
       waiter.resolve(served);
     }
-    // A port that can pause has already read the batch from the OS: keep all of it (up to twice
-    // the bound) and pause. A port that cannot pause loses what does not fit.
-    const room = (this.#port.pause ? 2 * this.#capacity : this.#capacity) - this.#queued;
+    // A port that can pause has already read the batch from the OS: keep it (up to a batch in
+    // flight past the bound) and pause. A port that cannot pause loses what does not fit.
+    const limit = this.#port.pause
+      ? this.#capacity + Math.max(this.#capacity, IN_FLIGHT_FRAMES)
+      : this.#capacity;
+    const room = limit - this.#queued;
     const keep = Math.min(n - i, Math.max(room, 0));
     for (let k = 0; k < keep; k++) {
       const frame = frames[i + k]!;

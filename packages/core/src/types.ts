@@ -56,8 +56,9 @@ export interface TapOpenOptions {
   up?: boolean;
   /**
    * Receive queue bound, in frames. Default 1024. When it is reached the backend is paused (the
-   * OS then queues or drops, as a NIC would); frames already read keep coming, up to twice the
-   * bound, beyond which — and for backends that cannot pause — they are dropped as `rxQueueFull`.
+   * OS then queues or drops, as a NIC would); frames the backend had already read are still
+   * kept, up to the bound again or 256 frames (whichever is more), beyond which — and for
+   * backends that cannot pause — they are dropped as `rxQueueFull`.
    */
   rxQueueFrames?: number;
   /** Abort the open. */

@@ -95,13 +95,17 @@ describe('engine: receiving', () => {
     expect(device.stats().drops).toEqual({});
     expect(device.stats().rxFrames).toBe(6);
     port.sink.receive([frame(7), frame(8), frame(9)]); // a batch in flight past the pause
-    expect(device.stats().drops).toEqual({ rxQueueFull: 1 }); // hard bound: twice the queue
+    expect(device.stats().drops).toEqual({});
+    // Hard bound: the queue plus 256 frames in flight.
+    port.sink.receive(Array.from({ length: 255 }, (_, i) => frame(10 + i)));
+    expect(device.stats().drops).toEqual({ rxQueueFull: 4 });
     expect((await device.readBatch(5)).map((f) => f[14])).toEqual([1, 2, 3, 4, 5]);
+    await device.readBatch(252);
     expect(port.paused).toBe(true); // 3 of 4 still queued
-    expect((await device.read())[14]).toBe(6);
-    expect(port.paused).toBe(false);
+    expect((await device.read())[14]).toBe(258 & 0xff); // frames 1…260 kept, in order
+    expect(port.paused).toBe(false); // resumed at half
     expect(port.resumes).toBe(1);
-    expect((await device.readBatch(10)).map((f) => f[14])).toEqual([7, 8]);
+    expect((await device.readBatch(10)).map((f) => f[14])).toEqual([259 & 0xff, 260 & 0xff]);
   });
 
   it('drops what does not fit when the port cannot pause, counting it', async () => {
