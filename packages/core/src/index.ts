@@ -34,3 +34,4 @@ export {
 export * from './codec/index.js';
 export * from './pcap.js';
 export { MARKER_PREFIX, formatMarker, parseMarker, type InterfaceMarker } from './marker.js';
+export { loadNativeAddon, type NativeAddonSpec } from './native.js';

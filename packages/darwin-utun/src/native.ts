@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { TapError, TapErrorCode } from '@tapkit/core';
+import { TapError, TapErrorCode, loadNativeAddon } from '@tapkit/core';
 import { BACKEND } from './errors.js';
 import type { UtunHandle, UtunHandleOptions, UtunSystem } from './utun-system.js';
 
@@ -24,10 +24,6 @@ export interface RawUtunAddon {
 export const ADDON_PATH_VARIABLE = 'TAPKIT_UTUN_ADDON';
 
 const FUNCTIONS = ['UtunHandle', 'setMtu', 'setUp', 'addAddress', 'datagramPair'] as const;
-
-function notInstalled(message: string, cause?: unknown): TapError {
-  return new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, message, { cause, backend: BACKEND });
-}
 
 /** The error for every platform but macOS. */
 export function unsupportedPlatform(platform: string = process.platform): TapError {
@@ -47,44 +43,17 @@ export function unsupportedPlatform(platform: string = process.platform): TapErr
  */
 export function loadUtunAddon(env: Readonly<Record<string, string | undefined>> = process.env): RawUtunAddon {
   if (process.platform !== 'darwin') throw unsupportedPlatform();
-  const require = createRequire(import.meta.url);
-  const override = env[ADDON_PATH_VARIABLE];
-  let loaded: unknown;
-  if (override !== undefined && override !== '') {
-    try {
-      loaded = require(override);
-    } catch (error) {
-      throw notInstalled(
-        `${BACKEND}: could not load the native addon from ${ADDON_PATH_VARIABLE}=${override}: ${(error as Error).message}`,
-        error,
-      );
-    }
-  } else {
-    // src/ and dist/ both sit one level below the package root, where node-gyp-build looks in
-    // build/Release, build/Debug and prebuilds/<platform>-<arch>/.
-    const root = fileURLToPath(new URL('..', import.meta.url));
-    try {
-      const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-      loaded = nodeGypBuild(root);
-    } catch (error) {
-      throw notInstalled(
-        `${BACKEND}: the native addon could not be loaded from ${root} (tried build/Release, build/Debug and ` +
-          `prebuilds/${process.platform}-${process.arch}): ${(error as Error).message}. ` +
-          `Build it with 'npm run build -w @tapkit/darwin-utun' (needs Xcode's command line tools), ` +
-          `or set ${ADDON_PATH_VARIABLE} to a tapkit_utun.node file.`,
-        error,
-      );
-    }
-  }
-  const missing = FUNCTIONS.filter(
-    (key) => typeof (loaded as Record<string, unknown> | null)?.[key] !== 'function',
-  );
-  if (missing.length > 0) {
-    throw notInstalled(
-      `${BACKEND}: the loaded native addon is not tapkit_utun (missing ${missing.join(', ')})`,
-    );
-  }
-  return loaded as RawUtunAddon;
+  return loadNativeAddon<RawUtunAddon>({
+    backend: BACKEND,
+    file: 'tapkit_utun.node',
+    // src/ and dist/ both sit one level below the package root.
+    packageRoot: fileURLToPath(new URL('..', import.meta.url)),
+    envVariable: ADDON_PATH_VARIABLE,
+    env,
+    require: createRequire(import.meta.url),
+    functions: FUNCTIONS,
+    buildHint: "Build it with 'npm run build -w @tapkit/darwin-utun' (needs Xcode's command line tools)",
+  });
 }
 
 /** The real system: the addon's calls, as a {@link UtunSystem}. */

@@ -5,8 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { TapError, TapErrorCode } from '@tapkit/core';
-import type { NativeSystemError } from '@tapkit/core';
+import { loadNativeAddon, type NativeSystemError } from '@tapkit/core';
 
 /** The addon's system errors: core's {@link NativeSystemError}. */
 export type RawSystemError = NativeSystemError;
@@ -66,6 +65,13 @@ export interface RawTapHandle {
   write(frame: Uint8Array): number;
   /** Sends frames in order; returns as `write`. */
   writeBatch(frames: readonly Uint8Array[]): number;
+  /**
+   * Sends `count` frames of one buffer in order, frame `i` being `buffer[spans[2i] …
+   * spans[2i] + spans[2i + 1])`: a batch of views into one slab in one call. Returns as `write`;
+   * a failed write's error carries the frame's `index`, as `writeBatch`'s does. Absent in addon
+   * builds from before it (a stale local build): then `writeBatch` is used.
+   */
+  writeSpans?(buffer: ArrayBuffer, spans: Uint32Array, count: number): number;
   /** Starts (again) delivering frames to `onRead`. */
   resume(): void;
   /** Stops delivering frames; the kernel queues, then drops. */
@@ -135,53 +141,21 @@ const FUNCTIONS = [
   'seqpacketPair',
 ] as const;
 
-function notInstalled(message: string, cause: unknown): TapError {
-  return new TapError(TapErrorCode.BACKEND_NOT_INSTALLED, message, { cause, backend: 'linux-tap' });
-}
-
 /**
  * Loads the addon: from `TAPKIT_LINUX_ADDON` when set (and only from there), else the
  * package's own build or prebuild via node-gyp-build. Node caches loaded addons, so calling
  * this per open costs a few file lookups, and no state is kept here.
  */
 export function loadAddon(env: Readonly<Record<string, string | undefined>> = process.env): RawAddon {
-  const require = createRequire(import.meta.url);
-  const override = env[ADDON_PATH_VARIABLE];
-  let loaded: unknown;
-  if (override !== undefined && override !== '') {
-    try {
-      loaded = require(override);
-    } catch (error) {
-      throw notInstalled(
-        `linux-tap: could not load the native addon from ${ADDON_PATH_VARIABLE}=${override}: ${(error as Error).message}`,
-        error,
-      );
-    }
-  } else {
-    // src/ and dist/ both sit one level below the package root, where node-gyp-build looks
-    // in build/Release, build/Debug and prebuilds/<platform>-<arch>/.
-    const root = fileURLToPath(new URL('..', import.meta.url));
-    try {
-      const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-      loaded = nodeGypBuild(root);
-    } catch (error) {
-      throw notInstalled(
-        `linux-tap: the native addon could not be loaded from ${root} (tried build/Release, build/Debug and ` +
-          `prebuilds/${process.platform}-${process.arch}): ${(error as Error).message}. ` +
-          `Build it with 'npm run build -w @tapkit/linux-tap' (needs a C++ compiler and Python), ` +
-          `or set ${ADDON_PATH_VARIABLE} to a tapkit_linux.node file.`,
-        error,
-      );
-    }
-  }
-  const missing = FUNCTIONS.filter(
-    (key) => typeof (loaded as Record<string, unknown> | null)?.[key] !== 'function',
-  );
-  if (missing.length > 0) {
-    throw notInstalled(
-      `linux-tap: the loaded native addon is not tapkit_linux (missing ${missing.join(', ')})`,
-      undefined,
-    );
-  }
-  return loaded as RawAddon;
+  return loadNativeAddon<RawAddon>({
+    backend: 'linux-tap',
+    file: 'tapkit_linux.node',
+    // src/ and dist/ both sit one level below the package root.
+    packageRoot: fileURLToPath(new URL('..', import.meta.url)),
+    envVariable: ADDON_PATH_VARIABLE,
+    env,
+    require: createRequire(import.meta.url),
+    functions: FUNCTIONS,
+    buildHint: "Build it with 'npm run build -w @tapkit/linux-tap' (needs a C++ compiler and Python)",
+  });
 }
