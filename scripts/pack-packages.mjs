@@ -13,14 +13,24 @@
 // script: `npm publish` re-reads package.json after packing (postpack would already have undone
 // it), so the registry's metadata — which is what npm checks before installing an optional
 // dependency — would not carry `os` even though the tarball did.
+//
+// The backends' tarballs also get the shared native headers: native-common/ (the repository's
+// single copy of errors.h and napi_config.h) goes to native/common/ inside each, where their
+// binding.gyp looks for it (its "../../native-common" only exists in the workspace), so node-gyp
+// can compile a package from its tarball alone. Only in the tarball: never copied into the
+// workspace packages.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The native headers the backends share, and where in a backend's tarball they go. */
+export const NATIVE_COMMON = join(ROOT, 'native-common');
+export const NATIVE_COMMON_IN_PACKAGE = join('native', 'common');
 
 /** The published packages, by workspace directory. */
 export const PUBLIC_PACKAGES = ['core', 'mock', 'linux-tap', 'darwin-feth', 'darwin-utun', 'tapkit'];
@@ -65,9 +75,10 @@ export function packAll(out) {
     PUBLIC_PACKAGES.map((dir) => join(ROOT, 'packages', dir)),
     out,
   );
-  // The backends: unpack, add the platform fields, pack again (over the first tarball), so the
-  // tarball is otherwise exactly npm's.
+  // The backends: unpack, add the platform fields and the shared native headers, pack again
+  // (over the first tarball), so the tarball is otherwise exactly npm's.
   const scratch = mkdtempSync(join(tmpdir(), 'tapkit-repack-'));
+  const repacked = new Map();
   try {
     const dirs = [];
     for (const p of packed.filter((p) => PLATFORM_FIELDS[p.name])) {
@@ -77,20 +88,27 @@ export function packAll(out) {
       const file = join(dir, 'package', 'package.json');
       const manifest = withPlatformFields(JSON.parse(readFileSync(file, 'utf8')));
       writeFileSync(file, JSON.stringify(manifest, null, 2) + '\n');
+      if (p.files.some((f) => f.path === 'binding.gyp')) {
+        cpSync(NATIVE_COMMON, join(dir, 'package', NATIVE_COMMON_IN_PACKAGE), { recursive: true });
+      }
       dirs.push(join(dir, 'package'));
     }
     // The packages' own lifecycle scripts ran in the first pack; not again, out of context.
-    if (dirs.length > 0) npmPack(dirs, out, { ignoreScripts: true });
+    if (dirs.length > 0) {
+      for (const p of npmPack(dirs, out, { ignoreScripts: true })) repacked.set(p.name, p);
+    }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  return packed.map((p) => ({
-    name: p.name,
-    version: p.version,
-    tarball: join(out, p.filename),
-    files: p.files.map((f) => f.path).sort(),
-    ...PLATFORM_FIELDS[p.name],
-  }));
+  return packed
+    .map((first) => repacked.get(first.name) ?? first)
+    .map((p) => ({
+      name: p.name,
+      version: p.version,
+      tarball: join(out, p.filename),
+      files: p.files.map((f) => f.path).sort(),
+      ...PLATFORM_FIELDS[p.name],
+    }));
 }
 
 /** Writes the platform fields into the workspace manifests (release job only). */

@@ -10,8 +10,12 @@
             "native/ndrv_writer.cc",
             "native/sys.cc"
           ],
-          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-          "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
+          "include_dirs": [
+            "<!(node -p \"require('node-addon-api').include_dir\")",
+            "../../native-common",
+            "native/common"
+          ],
+          "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

@@ -9,7 +9,11 @@
             "native/netconf.cc",
             "native/utun_handle.cc"
           ],
-          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+          "include_dirs": [
+            "<!(node -p \"require('node-addon-api').include_dir\")",
+            "../../native-common",
+            "native/common"
+          ],
           "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

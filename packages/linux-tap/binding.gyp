@@ -11,7 +11,11 @@
             "native/tap_handle.cc",
             "native/tun.cc"
           ],
-          "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+          "include_dirs": [
+            "<!(node -p \"require('node-addon-api').include_dir\")",
+            "../../native-common",
+            "native/common"
+          ],
           "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
           "cflags!": ["-fno-exceptions"],
           "cflags_cc!": ["-fno-exceptions"],

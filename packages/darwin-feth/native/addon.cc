@@ -1,7 +1,7 @@
 // tapkit_darwin_feth: the system calls of @tapkit/darwin-feth (src/system.ts, DarwinSystem).
 // Context-aware, with no static state: it loads in worker threads, and every BpfReader polls
 // on its own environment's loop.
-#include <napi.h>
+#include "tapkit/napi_config.h"
 
 #include "bpf_reader.h"
 #include "ndrv_writer.h"

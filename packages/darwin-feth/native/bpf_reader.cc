@@ -10,7 +10,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "errors.h"
+#include "sys.h"
+#include "tapkit/errors.h"
 
 namespace tapkit {
 namespace {

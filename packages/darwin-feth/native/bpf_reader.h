@@ -2,7 +2,7 @@
 // event loop; each wake-up reads until EAGAIN (or a cap) and hands the reads to JS in one call.
 #pragma once
 
-#include <napi.h>
+#include "tapkit/napi_config.h"
 #include <uv.h>
 
 #include <cstdint>

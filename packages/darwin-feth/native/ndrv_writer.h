@@ -2,7 +2,7 @@
 // out of that interface (ndrv_output → ifnet_output_raw).
 #pragma once
 
-#include <napi.h>
+#include "tapkit/napi_config.h"
 
 #include <string>
 

@@ -39,12 +39,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <napi.h>
+#include "tapkit/napi_config.h"
 
 #include <cstdint>
 #include <string>
 
-#include "errors.h"
+#include "tapkit/errors.h"
 #include "sys.h"
 
 #ifndef ND6_INFINITE_LIFETIME

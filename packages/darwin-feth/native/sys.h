@@ -1,9 +1,16 @@
 // The plain system calls of DarwinSystem; see sys.cc.
 #pragma once
 
-#include <napi.h>
+#include "tapkit/napi_config.h"
+
+#include <stddef.h>
+
+#include <string>
 
 namespace tapkit {
+
+// An interface name argument: a string of 1 to IFNAMSIZ - 1 bytes.
+std::string NameArg(const Napi::CallbackInfo& info, size_t index, bool allowEmpty = false);
 
 void CreateInterface(const Napi::CallbackInfo& info);
 void DestroyInterface(const Napi::CallbackInfo& info);

@@ -4,9 +4,9 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 
-#include "errors.h"
+#include "tapkit/errors.h"
 #include "netconf.h"
 #include "utun_handle.h"
 

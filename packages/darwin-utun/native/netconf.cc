@@ -14,7 +14,7 @@
 
 #include <string>
 
-#include "errors.h"
+#include "tapkit/errors.h"
 
 // <netinet6/nd6.h> pulls in more than it is worth for one constant.
 #ifndef ND6_INFINITE_LIFETIME

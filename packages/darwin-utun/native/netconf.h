@@ -1,7 +1,7 @@
 // Interface configuration by ioctl and routing socket: MTU, up/down, addresses and routes.
 #pragma once
 
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 
 namespace tapkit {
 

@@ -14,7 +14,7 @@
 
 #include <algorithm>
 
-#include "errors.h"
+#include "tapkit/errors.h"
 
 // <net/if_utun.h> is not in the public SDK; these are its stable ABI values.
 #ifndef UTUN_CONTROL_NAME

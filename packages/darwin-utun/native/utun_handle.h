@@ -1,7 +1,7 @@
 // UtunHandle: one utun's kernel-control socket, polled on the environment's own loop.
 #pragma once
 
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 #include <uv.h>
 
 #include <cstdint>

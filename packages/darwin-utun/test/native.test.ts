@@ -41,6 +41,8 @@ import { EthernetHost } from './host.js';
 import { hex, ip4, settle } from './helpers.js';
 
 const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
+/** The headers the backends share (errors.h, napi_config.h), as binding.gyp finds them. */
+const NATIVE_COMMON = join(PACKAGE, '..', '..', 'native-common');
 const SOURCES = ['addon.cc', 'netconf.cc', 'utun_handle.cc'].map((f) => join(PACKAGE, 'native', f));
 
 /** Compiles the addon for this Linux box (cached by source hash), or says why it cannot. */
@@ -55,9 +57,15 @@ async function buildForLinux(): Promise<string> {
   if (nodeInclude === undefined) throw new Error("Node's headers (node_api.h) are not installed");
   const check = join(PACKAGE, 'native', 'linux-check');
   const hash = createHash('sha256');
-  // Every header counts too (napi_config.h configures node-addon-api for all the sources).
+  // Every header counts too, the shared ones included (tapkit/napi_config.h configures
+  // node-addon-api for all the sources).
   const headers = readdirSync(join(PACKAGE, 'native')).filter((f) => f.endsWith('.h'));
-  const inputs = [...SOURCES, ...headers.sort().map((f) => join(PACKAGE, 'native', f))];
+  const common = readdirSync(join(NATIVE_COMMON, 'tapkit')).filter((f) => f.endsWith('.h'));
+  const inputs = [
+    ...SOURCES,
+    ...headers.sort().map((f) => join(PACKAGE, 'native', f)),
+    ...common.sort().map((f) => join(NATIVE_COMMON, 'tapkit', f)),
+  ];
   for (const file of [...inputs, join(check, 'prelude.h')]) {
     hash.update(readFileSync(file));
   }
@@ -67,7 +75,14 @@ async function buildForLinux(): Promise<string> {
   if (!existsSync(output)) {
     await promisify(execFile)('g++', [
       ...['-std=c++17', '-shared', '-fPIC', '-O1', '-Wall', '-Wextra', '-Wno-unused-parameter'],
-      ...['-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', `-I${check}`, '-include', join(check, 'prelude.h')],
+      ...[
+        '-DNAPI_VERSION=8',
+        '-DNAPI_CPP_EXCEPTIONS',
+        `-I${check}`,
+        `-I${NATIVE_COMMON}`,
+        '-include',
+        join(check, 'prelude.h'),
+      ],
       ...[`-I${nodeInclude}`, `-I${napiInclude}`, ...SOURCES, '-o', output],
     ]);
   }

@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 
-#include "errors.h"
+#include "tapkit/errors.h"
 #include "netconf.h"
 #include "persist.h"
 #include "tap_handle.h"

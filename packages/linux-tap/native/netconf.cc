@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "errors.h"
+#include "tapkit/errors.h"
 
 namespace tapkit {
 namespace {

@@ -1,7 +1,7 @@
 // Interface configuration by ioctl on a datagram socket: MTU, MAC, flags, addresses.
 #pragma once
 
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 
 namespace tapkit {
 

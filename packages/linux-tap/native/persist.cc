@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "errors.h"
+#include "tapkit/errors.h"
 #include "tun.h"
 
 namespace tapkit {

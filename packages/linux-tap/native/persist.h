@@ -2,7 +2,7 @@
 // TUNSETGROUP; and user/group names to ids (NSS, as `ip tuntap add … user NAME` does).
 #pragma once
 
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 
 namespace tapkit {
 

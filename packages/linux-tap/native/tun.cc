@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "errors.h"
+#include "tapkit/errors.h"
 
 namespace tapkit {
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <linux/if_tun.h>
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 
 #include <string>
 

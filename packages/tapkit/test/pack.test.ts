@@ -100,7 +100,7 @@ describe('the published packages', () => {
     for (const p of packed) {
       const native = p.files.includes('binding.gyp');
       const allowed = native
-        ? /^(package\.json|README\.md|LICENSE|binding\.gyp|dist\/.+|native\/[\w.-]+\.(cc|h)|prebuilds\/[\w+.-]+\/[\w@+.-]+\.node)$/
+        ? /^(package\.json|README\.md|LICENSE|binding\.gyp|dist\/.+|native\/[\w.-]+\.(cc|h)|native\/common\/tapkit\/[\w.-]+\.h|prebuilds\/[\w+.-]+\/[\w@+.-]+\.node)$/
         : /^(package\.json|README\.md|LICENSE|dist\/.+)$/;
       expect(
         p.files.filter((f) => !allowed.test(f)),
@@ -108,6 +108,12 @@ describe('the published packages', () => {
       ).toEqual([]);
       for (const required of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.cjs'])
         expect(p.files, `${p.name} ships ${required}`).toContain(required);
+      // A native package builds from its tarball alone: the shared headers (native-common/ in the
+      // repository) ride along in native/common/, where binding.gyp looks outside the workspace.
+      if (native) {
+        for (const header of ['errors.h', 'napi_config.h'])
+          expect(p.files, `${p.name} ships ${header}`).toContain(`native/common/tapkit/${header}`);
+      }
 
       const manifest = JSON.parse(
         readFileSync(join(ROOT, 'packages', p.name.replace(/^@tapkit\//, ''), 'package.json'), 'utf8'),

@@ -1,5 +1,6 @@
-// node-addon-api, configured for this addon: every file includes this instead of <napi.h>, so
-// all of them compile its inline code the same way.
+// node-addon-api, configured for the tapkit addons: every file includes this instead of <napi.h>,
+// so all of them compile its inline code the same way. Shared by linux-tap, darwin-utun and
+// darwin-feth (from ../../native-common in the workspace, native/common in a packed tarball).
 #pragma once
 
 // A worker being terminated (worker.terminate()) stops running JS while its loop can still call
