@@ -1,7 +1,7 @@
 // TapHandle: one queue (fd) of a tap/tun device, polled on the environment's own loop.
 #pragma once
 
-#include "napi_config.h"
+#include "tapkit/napi_config.h"
 #include <uv.h>
 
 #include <cstdint>
@@ -38,6 +38,7 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   Napi::Value GetOffloads(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+  Napi::Value WriteSpans(const Napi::CallbackInfo& info);
   void Resume(const Napi::CallbackInfo& info);
   void Pause(const Napi::CallbackInfo& info);
   void RefLoop(const Napi::CallbackInfo& info);
@@ -51,6 +52,7 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void ReadFrames(Napi::Env env);
   void Deliver(Napi::Env env);
   void SetSlab(Napi::ArrayBuffer slab);
+  Napi::ArrayBuffer NewSlab(Napi::Env env, size_t size);
   void DropSlab();
   void Send(Napi::Env env, const uint8_t* data, size_t length);
   void FlushQueue(Napi::Env env);

@@ -128,6 +128,8 @@ class LinuxQueues {
   #sink: PortSink | undefined;
   #blocked = false;
   #closed = false;
+  /** writeSpans' (offset, length) pairs, grown as needed. */
+  #spans = new Uint32Array(2 * BATCH_FRAMES);
 
   constructor(addon: RawAddon, mode: 'tap' | 'tun', mtu: number, offload = false) {
     this.#addon = addon;
@@ -348,11 +350,33 @@ class LinuxQueues {
     if (this.offload) for (const frame of frames) this.#checkLength(frame);
     let queued: number;
     try {
-      queued = this.#handles[0]!.writeBatch(frames);
+      queued = this.#writeFrames(frames);
     } catch (error) {
       return this.#writeFailed(error, frames.length);
     }
     return this.#accepted(queued);
+  }
+
+  /**
+   * A batch whose frames are all views of one ArrayBuffer (a relay's: frames read from one
+   * slab) goes to the addon as the buffer and (offset, length) pairs, one N-API call with no
+   * per-frame lookups; any other batch frame by frame.
+   */
+  #writeFrames(frames: readonly Frame[]): number {
+    const handle = this.#handles[0]!;
+    const count = frames.length;
+    if (count < 2 || handle.writeSpans === undefined) return handle.writeBatch(frames);
+    const buffer = frames[0]?.buffer;
+    if (!(buffer instanceof ArrayBuffer)) return handle.writeBatch(frames);
+    let spans = this.#spans;
+    if (spans.length < 2 * count) spans = this.#spans = new Uint32Array(2 * count);
+    for (let i = 0; i < count; i++) {
+      const frame = frames[i];
+      if (!(frame instanceof Uint8Array) || frame.buffer !== buffer) return handle.writeBatch(frames);
+      spans[2 * i] = frame.byteOffset;
+      spans[2 * i + 1] = frame.byteLength;
+    }
+    return handle.writeSpans(buffer, spans, count);
   }
 
   pause(): void {
