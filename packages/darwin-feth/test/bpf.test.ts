@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '@tapkit/test-support';
 import { isTapError, TapErrorCode } from '@tapkit/core';
 import { walkBpfBatch, walkBpfBuffer } from '../src/bpf.js';
 
@@ -37,18 +38,6 @@ function pack(records: Rec[], { padLast = false } = {}): Uint8Array {
 
 function frame(size: number, fill: number): Uint8Array {
   return new Uint8Array(size).fill(fill);
-}
-
-/** mulberry32: a small seeded PRNG, so every fuzz run is reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('walkBpfBuffer', () => {
@@ -178,7 +167,7 @@ describe('walker fuzzing (seeded)', () => {
   }
 
   it('survives random bytes', () => {
-    const random = mulberry32(1);
+    const random = seededRandom(1);
     for (let i = 0; i < 2000; i++) {
       const bytes = Uint8Array.from({ length: Math.floor(random() * 300) }, () => Math.floor(random() * 256));
       check(bytes);
@@ -186,7 +175,7 @@ describe('walker fuzzing (seeded)', () => {
   });
 
   it('survives random bytes shaped like headers with hostile lengths', () => {
-    const random = mulberry32(2);
+    const random = seededRandom(2);
     const hostile = [0, 1, 13, 17, 18, 19, 20, 0xffff, 0xfffe, 0x7fffffff, 0xffffffff, 0x80000000];
     const pick = () =>
       random() < 0.5 ? hostile[Math.floor(random() * hostile.length)]! : Math.floor(random() * 400);
@@ -203,7 +192,7 @@ describe('walker fuzzing (seeded)', () => {
   });
 
   it('on valid buffers cut or corrupted anywhere, returns frames and at most an error', () => {
-    const random = mulberry32(3);
+    const random = seededRandom(3);
     for (let i = 0; i < 1000; i++) {
       const records = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, k) => {
         const size = Math.floor(random() * 200);

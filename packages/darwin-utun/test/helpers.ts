@@ -18,16 +18,8 @@ export async function settle(): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** mulberry32: a small seeded generator, so that fuzz runs are reproducible. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
+/** A seeded generator, so that fuzz runs are reproducible. */
+export { seededRandom as seeded } from '@tapkit/test-support';
 
 /** A packet port the test drives: it records writes and delivers what the test gives it. */
 export class FakePacketPort implements PacketPort {

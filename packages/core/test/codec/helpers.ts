@@ -1,4 +1,5 @@
 // Shared test helpers for the codec tests (not a test file itself).
+import { seededRandom } from '@tapkit/test-support';
 import { expect } from 'vitest';
 import { isTapError, TapErrorCode, type TapErrorCodeValue } from '../../src/errors.js';
 
@@ -11,17 +12,8 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-/** mulberry32: a tiny seeded PRNG, so fuzz failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so fuzz failures reproduce. */
+export const prng = seededRandom;
 
 export function randomBytes(rand: () => number, length: number): Uint8Array {
   return Uint8Array.from({ length }, () => Math.floor(rand() * 256));
