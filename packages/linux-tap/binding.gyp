@@ -8,6 +8,7 @@
             "native/addon.cc",
             "native/netconf.cc",
             "native/persist.cc",
+            "native/pipe.cc",
             "native/tap_handle.cc",
             "native/tun.cc"
           ],

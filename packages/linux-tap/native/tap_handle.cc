@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <system_error>
 
 #include "tapkit/errors.h"
 #include "tun.h"
@@ -29,6 +30,9 @@ constexpr unsigned kUsoOffloads = TUN_F_USO4 | TUN_F_USO6;
 // GSO limit; tun sets no larger one), plus the virtio-net header, with margin. With at least
 // this much room left in the slab a plain read() cannot truncate, and the spill is not needed.
 constexpr size_t kMaxDeviceFrame = 64 * 1024 + 1024;
+
+// Marks TapHandle objects, so pipeTo() can tell one from any other wrapped object.
+constexpr napi_type_tag kTapHandleTag = {0x7a1c0e5b9d2f4e61ULL, 0xb3a84c17f06d925eULL};
 
 Napi::Function FunctionOption(Napi::Object options, const char* key) {
   Napi::Value value = options.Get(key);
@@ -126,6 +130,8 @@ Napi::Function TapHandle::Define(Napi::Env env) {
                          InstanceMethod<&TapHandle::Write>("write"),
                          InstanceMethod<&TapHandle::WriteBatch>("writeBatch"),
                          InstanceMethod<&TapHandle::WriteSpans>("writeSpans"),
+                         InstanceMethod<&TapHandle::PipeTo>("pipeTo"),
+                         InstanceMethod<&TapHandle::PipeCounts>("pipeCounts"),
                          InstanceMethod<&TapHandle::Resume>("resume"),
                          InstanceMethod<&TapHandle::Pause>("pause"),
                          InstanceMethod<&TapHandle::RefLoop>("ref"),
@@ -157,6 +163,9 @@ TapHandle::TapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapHandl
   offsets_ = offsets.As<Napi::Uint32Array>().Data();
   spill_.reset(new uint8_t[kSpillBytes]);
   async_ = std::make_unique<Napi::AsyncContext>(env, "TapHandle", Value());
+  if (napi_type_tag_object(env, Value(), &kTapHandleTag) != napi_ok) {
+    throw Napi::Error::New(env, "could not tag the handle");
+  }
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     throw Napi::Error::New(env, "no event loop for this environment");
@@ -217,6 +226,7 @@ void TapHandle::OnClosed(uv_handle_t* handle) {
 // Stops polling, closes the fd. Calls no JS, so it is safe from the environment's cleanup hook
 // and the destructor; safe to call more than once.
 void TapHandle::ReleaseOsResources() {
+  Unlink();  // before the fds close: no pipe thread may touch them after
   closed_ = true;
   reading_ = false;
   if (poll_ != nullptr) {
@@ -233,6 +243,54 @@ void TapHandle::ReleaseOsResources() {
   queuedBytes_ = 0;
 }
 
+// Ends every pipe this handle is in, as source and as target (their threads have stopped when
+// this returns: the fd may be closed). Calls no JS.
+void TapHandle::Unlink() {
+  StopPipe();
+  while (!sources_.empty()) {
+    TapHandle* source = sources_.back();
+    source->StopPipe();
+    try {
+      source->UpdatePoll();  // it reads for JS again
+    } catch (const Napi::Error&) {
+      // uv_poll_start failed: the source's next resume() or pipeTo() tries again
+    }
+  }
+}
+
+// Ends this handle's own pipe, keeping its counts; pipes into it go on. Never throws (it runs
+// in the destructor).
+void TapHandle::StopPipe() {
+  if (!pipe_) return;
+  TapHandle* target = target_;
+  bool reverse = target->pipe_ && target->target_ == this;
+  pipeThread_.reset();
+  if (reverse) target->pipeThread_.reset();  // the thread both shared: joined here
+  pipeCounts_ = pipe_->counts();
+  pipe_.reset();
+  auto& peers = target->sources_;
+  peers.erase(std::remove(peers.begin(), peers.end(), this), peers.end());
+  target_ = nullptr;
+  if (!reverse) return;
+  try {
+    target->StartPipeThreads();  // the other direction goes on alone
+  } catch (const std::system_error&) {
+    target->StopPipe();  // no thread to be had: that pipe ends too, rather than stall
+  }
+}
+
+// Gives this handle's pipe a thread: one shared with the reverse pipe, if there is one.
+void TapHandle::StartPipeThreads() {
+  std::vector<PipeDirection*> directions{pipe_.get()};
+  bool reverse = target_->pipe_ && target_->target_ == this;
+  if (reverse) {
+    target_->pipeThread_.reset();  // joins its own thread first: one thread per direction
+    directions.push_back(target_->pipe_.get());
+  }
+  pipeThread_ = std::make_shared<PipeThread>(std::move(directions));
+  if (reverse) target_->pipeThread_ = pipeThread_;
+}
+
 Napi::Value TapHandle::GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
 Napi::Value TapHandle::GetFlags(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), flags_); }
 Napi::Value TapHandle::GetOffloads(const Napi::CallbackInfo& info) {
@@ -247,6 +305,47 @@ void TapHandle::Close(const Napi::CallbackInfo& info) {
     openRef_ = false;
     Unref();
   }
+}
+
+// pipeTo(target): from now on, frames read here are written to `target` (another open
+// TapHandle) in C++; pipeTo(null) stops. Frames already handed to JS are not affected.
+void TapHandle::PipeTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TapHandle* target = nullptr;
+  if (!info[0].IsNull()) {
+    bool tagged = false;
+    if (info[0].IsObject()) napi_check_object_type_tag(env, info[0], &kTapHandleTag, &tagged);
+    if (!tagged) throw Napi::TypeError::New(env, "target must be a TapHandle or null");
+    target = Unwrap(info[0].As<Napi::Object>());
+    if (target == this) throw Napi::RangeError::New(env, "a handle cannot pipe to itself");
+    if (target->closed_) throw ErrnoError(env, EBADF, "write", target->name_);
+  }
+  if (closed_) throw ErrnoError(env, EBADF, "read", name_);
+  StopPipe();
+  if (target != nullptr) {
+    pipe_ = std::make_unique<PipeDirection>(fd_, target->fd_, kSpillBytes);
+    target_ = target;
+    target->sources_.push_back(this);
+    try {
+      StartPipeThreads();
+    } catch (const std::system_error& error) {
+      StopPipe();
+      throw ErrnoError(env, error.code().value(), "pthread_create", name_);
+    }
+  }
+  UpdatePoll();
+}
+
+// pipeCounts(): [frames, bytes, refused with EIO, refused otherwise] of the latest pipe.
+Napi::Value TapHandle::PipeCounts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PipeDirection::Counts latest = pipe_ ? pipe_->counts() : pipeCounts_;
+  Napi::Array counts = Napi::Array::New(env, 4);
+  counts.Set(0u, latest.frames);
+  counts.Set(1u, latest.bytes);
+  counts.Set(2u, latest.interfaceDown);
+  counts.Set(3u, latest.refused);
+  return counts;
 }
 
 void TapHandle::Resume(const Napi::CallbackInfo& info) {
@@ -274,8 +373,11 @@ void TapHandle::UpdatePoll() {
   if (poll_ == nullptr) return;
   int want = 0;
   if (!failed_) {
-    if (reading_) want |= UV_READABLE;
+    // While a pipe's thread reads the fd, it is polled only for errors (EPOLLERR, which
+    // epoll reports whatever is asked for): the interface being deleted still ends the device.
+    if (reading_ && !pipe_) want |= UV_READABLE;
     if (!queue_.empty()) want |= UV_WRITABLE;
+    if (want == 0 && pipe_) want = UV_DISCONNECT;
   }
   if (want == pollEvents_) return;
   pollEvents_ = want;
@@ -310,7 +412,7 @@ void TapHandle::HandlePoll(int status, int events) {
       ReportError(env, err, "read");
     } else {
       if ((events & UV_WRITABLE) != 0 && !closed_) FlushQueue(env);
-      if ((events & UV_READABLE) != 0 && !closed_ && reading_) ReadFrames(env);
+      if ((events & UV_READABLE) != 0 && !closed_ && reading_ && !pipe_) ReadFrames(env);
     }
   } catch (const Napi::Error& error) {
     // A JS callback threw: report it as uncaught, as Node does for its own callbacks.
@@ -499,19 +601,26 @@ Napi::Value TapHandle::WriteSpans(const Napi::CallbackInfo& info) {
 }
 
 // One write() per frame: a tap/tun (or SOCK_SEQPACKET) write takes a whole frame or none.
-// Once anything is queued, later frames queue behind it to keep their order.
-void TapHandle::Send(Napi::Env env, const uint8_t* data, size_t length) {
+// Once anything is queued, later frames queue behind it to keep their order. Returns 0 when
+// the frame was sent or queued, else the errno of the refused frame.
+int TapHandle::Transmit(const uint8_t* data, size_t length) {
   if (queue_.empty()) {
     for (;;) {
-      if (write(fd_, data, length) >= 0) return;
+      if (write(fd_, data, length) >= 0) return 0;
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      throw ErrnoError(env, errno, "write", name_);
+      return errno;
     }
   }
   queue_.emplace_back(data, data + length);
   queuedBytes_ += length;
   UpdatePoll();
+  return 0;
+}
+
+void TapHandle::Send(Napi::Env env, const uint8_t* data, size_t length) {
+  int err = Transmit(data, length);
+  if (err != 0) throw ErrnoError(env, err, "write", name_);
 }
 
 // Writable again: send what was queued; when all went, stop polling for writable and tell JS.

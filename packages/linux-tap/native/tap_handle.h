@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tapkit/napi_config.h"
+#include "pipe.h"
 #include <uv.h>
 
 #include <cstdint>
@@ -39,6 +40,8 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
   Napi::Value WriteSpans(const Napi::CallbackInfo& info);
+  void PipeTo(const Napi::CallbackInfo& info);
+  Napi::Value PipeCounts(const Napi::CallbackInfo& info);
   void Resume(const Napi::CallbackInfo& info);
   void Pause(const Napi::CallbackInfo& info);
   void RefLoop(const Napi::CallbackInfo& info);
@@ -54,6 +57,10 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void SetSlab(Napi::ArrayBuffer slab);
   Napi::ArrayBuffer NewSlab(Napi::Env env, size_t size);
   void DropSlab();
+  void Unlink();
+  void StopPipe();
+  void StartPipeThreads();
+  int Transmit(const uint8_t* data, size_t length);
   void Send(Napi::Env env, const uint8_t* data, size_t length);
   void FlushQueue(Napi::Env env);
   void ReportError(Napi::Env env, int err, const char* syscall);
@@ -90,6 +97,16 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   // Send: frames the kernel would not take yet (EAGAIN), copied, in order.
   std::deque<std::vector<uint8_t>> queue_;
   size_t queuedBytes_ = 0;
+
+  // Pipe: while pipe_ is set, a thread reads this fd and writes to target_'s (pipeThread_,
+  // shared with target_ when it pipes back here); this handle's poll then watches only for the
+  // fd's errors. Both ends are open handles (held by JS until closed, see openRef_); closing
+  // either stops its pipes' threads before its fd is closed.
+  std::unique_ptr<PipeDirection> pipe_;
+  std::shared_ptr<PipeThread> pipeThread_;
+  TapHandle* target_ = nullptr;
+  std::vector<TapHandle*> sources_;  // handles piping into this one
+  PipeDirection::Counts pipeCounts_{};  // the latest pipe's, kept when it stops
 
   Napi::FunctionReference onRead_;
   Napi::FunctionReference onDrain_;

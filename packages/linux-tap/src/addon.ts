@@ -72,6 +72,14 @@ export interface RawTapHandle {
    * builds from before it (a stale local build): then `writeBatch` is used.
    */
   writeSpans?(buffer: ArrayBuffer, spans: Uint32Array, count: number): number;
+  /**
+   * From now on writes every frame read here to `target` (another open handle) in C++, never
+   * calling `onRead`; `null` stops. Reading pauses while the target has frames queued. Absent in
+   * addon builds from before it (a stale local build): the engine then forwards in JS.
+   */
+  pipeTo?(target: RawTapHandle | null): void;
+  /** The latest pipe's counts: frames and bytes written, frames refused with EIO, refused otherwise. */
+  pipeCounts?(): [frames: number, bytes: number, interfaceDown: number, refused: number];
   /** Starts (again) delivering frames to `onRead`. */
   resume(): void;
   /** Stops delivering frames; the kernel queues, then drops. */

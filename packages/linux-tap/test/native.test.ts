@@ -3,6 +3,7 @@
  * boundaries as a tap fd does. Batching, slabs, the write queue, pause, close and errors.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { loadAddon, type RawHandleOptions, type RawSystemError, type RawTapHandle } from '../src/addon.js';
@@ -301,5 +302,143 @@ describe('TapHandle data path (socketpair)', () => {
     expect(result.stderr).toBe('');
     expect(result.stdout.trim().split('\n')).toEqual(['uncaught: boom from onRead', 'exited']);
     expect(result.status).toBe(0);
+  });
+});
+
+/** Threads of this process. */
+const threadCount = (): number => readdirSync('/proc/self/task').length;
+
+describe('TapHandle pipe (socketpair)', () => {
+  // outside ─ x ══pipe══▶ y ─ inside: frames written on `outside` are read by x's pipe thread
+  // and written to y, so `inside` reads them; x's own onRead sees nothing while piped.
+  function piped() {
+    const [outside, x] = pair();
+    const [y, inside] = pair();
+    x.handle.resume();
+    y.handle.resume();
+    inside.handle.resume();
+    outside.handle.resume();
+    const all = [outside, x, y, inside];
+    return { outside, x, y, inside, close: () => all.forEach((e) => e.handle.close()) };
+  }
+
+  it('forwards frames on a thread of its own, in order and intact, and counts them', async () => {
+    const threads = threadCount();
+    const { outside, x, y, inside, close } = piped();
+    try {
+      x.handle.pipeTo!(y.handle);
+      expect(threadCount()).toBe(threads + 1);
+      const sent = 2000;
+      let bytes = 0;
+      for (let i = 0; i < sent; i++) {
+        bytes += sizeOf(i);
+        outside.handle.write(frame(i, sizeOf(i)));
+      }
+      await waitFor(() => inside.frames.length === sent, 5000, 'all frames through the pipe');
+      inside.frames.forEach((f, i) => checkFrame(f, i, sizeOf(i)));
+      expect(x.frames).toHaveLength(0);
+      expect(x.handle.pipeCounts!()).toEqual([sent, bytes, 0, 0]);
+
+      // Stopped: the thread is gone, the counts stay, and x reads for JS again.
+      x.handle.pipeTo!(null);
+      expect(threadCount()).toBe(threads);
+      expect(x.handle.pipeCounts!()).toEqual([sent, bytes, 0, 0]);
+      outside.handle.write(frame(7, 100));
+      await waitFor(() => x.frames.length === 1, 2000, 'a frame for JS');
+      checkFrame(x.frames[0]!, 7, 100);
+    } finally {
+      close();
+    }
+  });
+
+  it('serves both directions of a relay on one thread; one direction stopped, the other goes on', async () => {
+    const threads = threadCount();
+    const { outside, x, y, inside, close } = piped();
+    try {
+      x.handle.pipeTo!(y.handle);
+      y.handle.pipeTo!(x.handle);
+      expect(threadCount()).toBe(threads + 1);
+      outside.handle.write(frame(1, 60));
+      inside.handle.write(frame(2, 70));
+      await waitFor(() => inside.frames.length === 1 && outside.frames.length === 1, 2000, 'both ways');
+      checkFrame(inside.frames[0]!, 1, 60);
+      checkFrame(outside.frames[0]!, 2, 70);
+
+      x.handle.pipeTo!(null);
+      expect(threadCount()).toBe(threads + 1); // y's direction got a thread of its own
+      inside.handle.write(frame(3, 80));
+      outside.handle.write(frame(4, 90));
+      await waitFor(() => outside.frames.length === 2 && x.frames.length === 1, 2000, 'after the stop');
+      checkFrame(outside.frames[1]!, 3, 80);
+      checkFrame(x.frames[0]!, 4, 90);
+      expect(y.handle.pipeCounts!()[0]).toBe(2);
+    } finally {
+      close();
+    }
+    expect(threadCount()).toBe(threads);
+  });
+
+  it('holds a frame while the target says EAGAIN and goes on when it drains: none is lost', async () => {
+    const { outside, x, y, inside, close } = piped();
+    try {
+      inside.handle.pause(); // nobody reads inside: y's socket fills up and says EAGAIN
+      x.handle.pipeTo!(y.handle);
+      const sent = 3000;
+      for (let i = 0; i < sent; i++) outside.handle.write(frame(i, 1000));
+      await waitFor(() => x.handle.pipeCounts!()[0] > 0, 2000, 'the pipe started');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(x.handle.pipeCounts!()[0]).toBeLessThan(sent); // held back, not dropped
+      inside.handle.resume();
+      await waitFor(() => inside.frames.length === sent, 10_000, 'every frame');
+      inside.frames.forEach((f, i) => checkFrame(f, i, 1000));
+      expect(x.handle.pipeCounts!()).toEqual([sent, sent * 1000, 0, 0]);
+    } finally {
+      close();
+    }
+  });
+
+  it('counts frames the target refuses, and goes on', async () => {
+    const { outside, x, y, inside, close } = piped();
+    try {
+      x.handle.pipeTo!(y.handle);
+      inside.handle.close(); // y's peer is gone: every write to y fails (EPIPE)
+      for (let i = 0; i < 5; i++) outside.handle.write(frame(i, 100));
+      await waitFor(() => x.handle.pipeCounts!()[3] === 5, 2000, 'refusals counted');
+      expect(x.handle.pipeCounts!().slice(0, 3)).toEqual([0, 0, 0]);
+    } finally {
+      close();
+    }
+  });
+
+  it('closing the target stops the pipe before its fd closes; the source reads for JS again', async () => {
+    const fds = fdCount();
+    const threads = threadCount();
+    const { outside, x, y, close } = piped();
+    try {
+      x.handle.pipeTo!(y.handle);
+      y.handle.pipeTo!(x.handle);
+      y.handle.close();
+      expect(threadCount()).toBe(threads);
+      outside.handle.write(frame(5, 64));
+      await waitFor(() => x.frames.length === 1, 2000, 'a frame for JS');
+      checkFrame(x.frames[0]!, 5, 64);
+    } finally {
+      close();
+    }
+    expect(fdCount()).toBe(fds);
+  });
+
+  it('refuses a target that is not an open TapHandle, or itself', () => {
+    const { x, y, close } = piped();
+    try {
+      expect(() => x.handle.pipeTo!({} as RawTapHandle)).toThrow(TypeError);
+      expect(() => x.handle.pipeTo!(new Uint8Array(4) as unknown as RawTapHandle)).toThrow(TypeError);
+      expect(() => x.handle.pipeTo!(x.handle)).toThrow(RangeError);
+      y.handle.close();
+      expect(() => x.handle.pipeTo!(y.handle)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      x.handle.pipeTo!(null); // no pipe: a no-op
+    } finally {
+      close();
+    }
   });
 });
