@@ -10,6 +10,9 @@ import { TapError, TapErrorCode } from './errors.js';
 import { EtherType } from './codec/ethernet.js';
 import type {
   Frame,
+  PipeCounts,
+  PipeOptions,
+  PortPipe,
   PortSink,
   ReadOptions,
   TapCapabilities,
@@ -41,8 +44,42 @@ interface Waiter {
   readonly cleanup: () => void;
 }
 
+/** Why the port is paused: the receive queue is full, or the pipe's destination is. */
+type PauseReason = 'queue' | 'pipe';
+
+/** A pipe from one device to another: see pipeTo(). */
+interface Pipe {
+  readonly source: EngineDevice;
+  readonly destination: TapDevice;
+  /** The destination when it is an engine device too: it ends the pipe, and counts native pipes. */
+  readonly engine: EngineDevice | undefined;
+  /** Hands a batch to the destination, never throwing; false: wait for its `drain`. */
+  readonly send: (frames: Frame[]) => boolean;
+  /** Set while the source's port forwards in native code. */
+  native: PortPipe | undefined;
+  waitingForDrain: boolean;
+  readonly onDrain: () => void;
+  /** Removes the pipe's other listeners and settles pipeTo(): resolved for CLOSED, else rejected. */
+  readonly settle: (error: TapError) => void;
+}
+
 function abortError(what: string): TapError {
   return new TapError(TapErrorCode.ABORTED, `${what} was aborted`);
+}
+
+/**
+ * The frames a native pipe's source received: those handed to the destination and those it
+ * refused (counted as received on the JS path too). Bytes are known for the first only.
+ */
+function receivedFrames(counts: PipeCounts): number {
+  return counts.frames + counts.refused;
+}
+
+/** Whether `value` has what pipeTo() uses of a destination. */
+function isDevice(value: unknown): value is TapDevice {
+  if (typeof value !== 'object' || value === null) return false;
+  const device = value as Record<string, unknown>;
+  return ['write', 'writeBatch', 'on', 'off'].every((method) => typeof device[method] === 'function');
 }
 
 // Array.isArray as a plain boolean: its type guard would turn `readonly Frame[]` into any[].
@@ -95,8 +132,13 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   #queue: Frame[] = [];
   #head = 0;
   readonly #capacity: number;
-  #paused = false;
+  readonly #pausedBy = new Set<PauseReason>();
   readonly #waiters: Waiter[] = [];
+
+  /** The pipe from this device while pipeTo() runs: received frames go to it, not the queue. */
+  #pipe: Pipe | undefined;
+  /** Pipes into this device from other engine devices: they end with it. */
+  readonly #inbound = new Set<Pipe>();
 
   #writeBlocked = false;
   #drainWaiters: { resolve: () => void; reject: (e: TapError) => void }[] = [];
@@ -139,6 +181,12 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   receive(frames: Frame[]): void {
     if (this.#endError) return;
+    const pipe = this.#pipe;
+    if (pipe) {
+      for (const frame of frames) this.#countRx(frame);
+      this.#forward(pipe, frames);
+      return;
+    }
     if (this.listenerCount('frame') > 0) {
       for (const frame of frames) this.#countRx(frame);
       for (const frame of frames) {
@@ -172,10 +220,18 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       this.#queue.push(frame);
     }
     if (keep < n - i) this.#drop('rxQueueFull', n - i - keep);
-    if (this.#queued >= this.#capacity && !this.#paused && this.#port.pause) {
-      this.#paused = true;
-      this.#port.pause();
-    }
+    if (this.#queued >= this.#capacity) this.#pause('queue');
+  }
+
+  /** Pauses the port (if it can pause) for `reason`; it resumes once no reason is left. */
+  #pause(reason: PauseReason): void {
+    if (this.#pausedBy.size === 0) this.#port.pause?.();
+    this.#pausedBy.add(reason);
+  }
+
+  #resume(reason: PauseReason): void {
+    if (!this.#pausedBy.delete(reason) || this.#pausedBy.size > 0 || this.#endError) return;
+    this.#port.resume?.();
   }
 
   writable(): void {
@@ -269,10 +325,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       this.#head = 0;
     }
     // Resume the port once half the bound is free, not at the first free slot (hysteresis).
-    if (this.#paused && this.#queued <= this.#capacity >> 1 && !this.#endError) {
-      this.#paused = false;
-      this.#port.resume?.();
-    }
+    if (this.#queued <= this.#capacity >> 1) this.#resume('queue');
     return out;
   }
 
@@ -350,18 +403,57 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
     this.#checkOpen();
     if (frames.length === 0) return !this.#writeBlocked;
-    const port = this.#port;
-    let accepted = true;
     try {
-      if (port.writeBatch) accepted = port.writeBatch(frames);
-      else for (const frame of frames) accepted = port.write(frame) && accepted;
+      return this.#send(frames, bytes);
     } catch (error) {
       this.#drop('txError');
       throw error;
     }
+  }
+
+  /** Hands checked frames to the port and counts them; throws what the port throws. */
+  #send(frames: readonly Frame[], bytes: number): boolean {
+    const port = this.#port;
+    let accepted = true;
+    if (port.writeBatch) accepted = port.writeBatch(frames);
+    else for (const frame of frames) accepted = port.write(frame) && accepted;
     this.#txFrames += frames.length;
     this.#txBytes += bytes;
     return this.#accepted(accepted);
+  }
+
+  /**
+   * Sends frames piped in from another engine device, as writeBatch() would, but never throws:
+   * every frame refused (too long or short for this device, or by the port) is dropped and
+   * counted as `txError`.
+   */
+  #writePiped(frames: readonly Frame[]): boolean {
+    if (this.#endError) {
+      this.#drop('txError', frames.length); // not reached: pipes into a device end with it
+      return true;
+    }
+    let fitting: Frame[] | undefined; // made at the first frame that does not fit
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      try {
+        checkFrame(frame, this.mtu, this.#maxFrameLength);
+      } catch {
+        fitting ??= frames.slice(0, i);
+        this.#drop('txError');
+        continue;
+      }
+      bytes += frame.length;
+      fitting?.push(frame);
+    }
+    const batch = fitting ?? frames;
+    if (batch.length === 0) return !this.#writeBlocked;
+    try {
+      return this.#send(batch, bytes);
+    } catch {
+      this.#drop('txError', batch.length);
+      return !this.#writeBlocked;
+    }
   }
 
   /** Records the port's answer; the device stays blocked until the port says it is writable. */
@@ -384,6 +476,137 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 
+  // ---- Piping ----
+
+  pipeTo(destination: TapDevice, options?: PipeOptions): Promise<void> {
+    if (!isDevice(destination) || destination === this) {
+      return Promise.reject(
+        new TapError(TapErrorCode.INVALID_ARGUMENT, 'pipeTo() takes another TapDevice as its destination'),
+      );
+    }
+    if (this.#pipe) {
+      return Promise.reject(
+        new TapError(
+          TapErrorCode.BUSY,
+          `device ${this.name} is piping to ${this.#pipe.destination.name} already`,
+        ),
+      );
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortError('pipeTo()'));
+    if (this.#endError) return Promise.reject(this.#endError);
+    const engine = #port in destination ? destination : undefined;
+    if (destination.closed) {
+      return Promise.reject(
+        (engine ? engine.#endError : undefined) ??
+          new TapError(TapErrorCode.CLOSED, `cannot pipe to ${destination.name}: it is closed`),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => this.#endPipe(pipe, abortError('pipeTo()'));
+      // Only a destination of another kind is watched through its events: an engine device
+      // ends the pipes into it itself, synchronously, before its port is closed.
+      const onClose = (error?: TapError) =>
+        this.#endPipe(
+          pipe,
+          error ?? new TapError(TapErrorCode.CLOSED, `device ${destination.name} was closed`),
+        );
+      const pipe: Pipe = {
+        source: this,
+        destination,
+        engine,
+        send: engine
+          ? (frames) => engine.#writePiped(frames)
+          : (frames) => this.#sendToForeign(destination, frames),
+        native: undefined,
+        waitingForDrain: false,
+        onDrain: () => {
+          pipe.waitingForDrain = false;
+          destination.off('drain', pipe.onDrain);
+          this.#resume('pipe');
+        },
+        settle: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (!engine) destination.off('close', onClose);
+          if (error.code === TapErrorCode.CLOSED) resolve();
+          else reject(error);
+        },
+      };
+      this.#pipe = pipe;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (engine) engine.#inbound.add(pipe);
+      else destination.on('close', onClose);
+      // What was queued goes first; then, between two engine devices, the port may take over.
+      if (this.#queued > 0) this.#forward(pipe, this.#dequeue(this.#queued));
+      if (engine && this.#pipe === pipe) {
+        try {
+          pipe.native = this.#port.pipeTo?.(engine.#port);
+        } catch (error) {
+          // A port that fails to start its pipe must not leave this device piping nowhere.
+          this.#endPipe(
+            pipe,
+            error instanceof TapError
+              ? error
+              : new TapError(TapErrorCode.SYSTEM, `could not pipe ${this.name} to ${destination.name}`, {
+                  cause: error,
+                }),
+          );
+        }
+      }
+    });
+  }
+
+  /** Hands frames to the pipe's destination; while it is over its high-water mark, the port is paused. */
+  #forward(pipe: Pipe, frames: Frame[]): void {
+    if (pipe.send(frames) || pipe.waitingForDrain) return;
+    pipe.waitingForDrain = true;
+    pipe.destination.on('drain', pipe.onDrain);
+    this.#pause('pipe');
+  }
+
+  /**
+   * Sends to a destination that is not an engine device: frames it refuses cannot be counted in
+   * its stats, so they are counted here, as `pipeTxError`.
+   */
+  #sendToForeign(destination: TapDevice, frames: Frame[]): boolean {
+    try {
+      return destination.writeBatch(frames);
+    } catch {
+      // One frame it refuses fails the whole batch: send them one by one.
+    }
+    let accepted = true;
+    for (const frame of frames) {
+      try {
+        accepted = destination.write(frame) && accepted;
+      } catch {
+        this.#drop('pipeTxError');
+      }
+    }
+    return accepted;
+  }
+
+  /**
+   * Ends this device's pipe: stops a native one and folds its counts into both devices' own
+   * counters, lets received frames reach the queue again, and settles pipeTo() with `error`.
+   */
+  #endPipe(pipe: Pipe, error: TapError): void {
+    if (this.#pipe !== pipe) return;
+    this.#pipe = undefined;
+    const { native, engine } = pipe;
+    if (native && engine) {
+      native.stop(); // synchronously: #end runs before either port is closed
+      const counts = native.counts();
+      this.#rxFrames += receivedFrames(counts);
+      this.#rxBytes += counts.bytes;
+      engine.#txFrames += counts.frames;
+      engine.#txBytes += counts.bytes;
+      for (const [reason, count] of Object.entries(counts.drops)) engine.#drop(reason, count);
+    }
+    if (engine) engine.#inbound.delete(pipe);
+    if (pipe.waitingForDrain) pipe.onDrain();
+    pipe.settle(error);
+  }
+
   // ---- Stats and the rest ----
 
   #countRx(frame: Frame): void {
@@ -396,13 +619,29 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   stats(): TapStats {
-    return {
+    const stats = {
       rxFrames: this.#rxFrames,
       rxBytes: this.#rxBytes,
       txFrames: this.#txFrames,
       txBytes: this.#txBytes,
       drops: Object.fromEntries(this.#drops),
     };
+    // A native pipe counts on its own until it ends (then #endPipe folds its counts in).
+    const out = this.#pipe?.native?.counts();
+    if (out) {
+      stats.rxFrames += receivedFrames(out);
+      stats.rxBytes += out.bytes;
+    }
+    for (const pipe of this.#inbound) {
+      const piped = pipe.native?.counts();
+      if (!piped) continue;
+      stats.txFrames += piped.frames;
+      stats.txBytes += piped.bytes;
+      for (const [reason, count] of Object.entries(piped.drops)) {
+        stats.drops[reason] = (stats.drops[reason] ?? 0) + count;
+      }
+    }
+    return stats;
   }
 
   multicastGroups(): Promise<string[]> {
@@ -434,11 +673,16 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return this.close();
   }
 
-  /** Moves to the closed state: queued frames are discarded and every waiter fails with `error`. */
+  /**
+   * Moves to the closed state: queued frames are discarded, every waiter fails with `error`, and
+   * the pipes from and into this device end with it.
+   */
   #end(error: TapError): void {
     this.#endError = error;
     this.#queue = [];
     this.#head = 0;
+    if (this.#pipe) this.#endPipe(this.#pipe, error);
+    for (const pipe of [...this.#inbound]) pipe.source.#endPipe(pipe, error);
     const waiters = this.#waiters.splice(0);
     for (const w of waiters) {
       w.cleanup();

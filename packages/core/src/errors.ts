@@ -17,6 +17,8 @@ export const TapErrorCode = {
   FRAME_TOO_SHORT: 'ERR_TAP_FRAME_TOO_SHORT',
   /** The device was closed: a write after close, or a read pending when close() was called. */
   CLOSED: 'ERR_TAP_CLOSED',
+  /** The device is already doing what was asked for (a second `pipeTo` from one device). */
+  BUSY: 'ERR_TAP_BUSY',
   /** The operation was aborted through its AbortSignal. */
   ABORTED: 'ERR_TAP_ABORTED',
   /** The device disappeared underneath tapkit (interface deleted, port disconnected). */

@@ -112,6 +112,12 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
+/** Options for {@link TapDevice.pipeTo}. */
+export interface PipeOptions {
+  /** Stops the pipe; the promise then rejects with `ERR_TAP_ABORTED`. */
+  signal?: AbortSignal;
+}
+
 /** Events a TapDevice emits. */
 export interface TapDeviceEvents {
   /** A frame arrived. While any `frame` listener is attached, frames go to listeners, not the read queue. */
@@ -172,6 +178,26 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
   writeBatch(frames: readonly Frame[]): boolean;
   /** Resolves when the write queue is below its high-water mark (at once if it is). */
   drain(): Promise<void>;
+
+  /**
+   * Forwards every frame this device receives to `destination` until either device is closed or
+   * `options.signal` aborts; meanwhile reads, iterators and `frame` listeners of this device get
+   * nothing (they resume when the pipe ends). Frames already queued go first. Where both devices
+   * are of a backend that can (linux-tap), frames move in native code without entering
+   * JavaScript; otherwise the engine forwards each received batch with `writeBatch`, waiting for
+   * `drain` when it returns false. The relay of two devices is `a.pipeTo(b)` and `b.pipeTo(a)`.
+   *
+   * Piped frames count in this device's rx stats and the destination's tx stats; frames the
+   * destination refuses are dropped and counted in its `drops` (`txError`, or the backend's
+   * reason such as linux-tap's `interfaceDown`); for a destination that is not one of tapkit's
+   * own devices, in this device's `drops` as `pipeTxError`.
+   *
+   * Resolves when either device is closed by the user. Rejects with `ERR_TAP_ABORTED` when the
+   * signal aborts, with the device's error when either device is gone, with `ERR_TAP_BUSY` when
+   * this device is piping already, and with `ERR_TAP_INVALID_ARGUMENT` for a destination that is
+   * not a TapDevice or is this device.
+   */
+  pipeTo(destination: TapDevice, options?: PipeOptions): Promise<void>;
 
   /** Counters since open. */
   stats(): TapStats;
@@ -245,4 +271,30 @@ export interface TapPort {
   ref?(): void;
   /** Release every OS resource. Called once; must not throw for an already-gone device. */
   close(): Promise<void> | void;
+  /**
+   * Forward every frame this port receives straight to `destination` (another open port) instead
+   * of to the sink, until the returned pipe is stopped. Returns undefined when this port cannot
+   * do so for that destination (another backend, another mode): the engine then forwards in JS.
+   * Optional. Frames the port read before the call still go to the sink.
+   */
+  pipeTo?(destination: TapPort): PortPipe | undefined;
+}
+
+/** A port forwarding to another one: see {@link TapPort.pipeTo}. */
+export interface PortPipe {
+  /** What was forwarded so far. */
+  counts(): PipeCounts;
+  /** Stops forwarding: received frames go to the sink again. Idempotent. */
+  stop(): void;
+}
+
+/** What a {@link PortPipe} did, counted as writeBatch() would count it on the destination. */
+export interface PipeCounts {
+  /** Frames (and their bytes) handed to the destination: its tx. */
+  readonly frames: number;
+  readonly bytes: number;
+  /** Frames the source received that the destination refused outright (not in `frames`). */
+  readonly refused: number;
+  /** Drops to add to the destination's stats, by reason. */
+  readonly drops: Readonly<Record<string, number>>;
 }

@@ -1,82 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createTapDevice } from '../src/engine.js';
-import { TapError, TapErrorCode, isTapError } from '../src/errors.js';
-import type { Frame, PortSink, TapCapabilities, TapPort } from '../src/types.js';
-
-const capabilities: TapCapabilities = {
-  layer: 2,
-  minMtu: 68,
-  maxMtu: 9000,
-  multiQueue: false,
-  offload: false,
-  multicastGroups: false,
-  osInterface: false,
-};
-
-/** A port the test drives by hand: it records what the engine asks of it. */
-class FakePort implements TapPort {
-  readonly name = 'fake0';
-  readonly mac = Uint8Array.of(2, 0, 0, 0, 0, 1);
-  readonly mtu = 1500;
-  readonly capabilities = capabilities;
-  sink!: PortSink;
-  written: Frame[] = [];
-  accept = true;
-  paused = false;
-  pauses = 0;
-  resumes = 0;
-  closes = 0;
-  start(sink: PortSink): void {
-    this.sink = sink;
-  }
-  write(frame: Frame): boolean {
-    this.written.push(frame);
-    return this.accept;
-  }
-  pause(): void {
-    this.paused = true;
-    this.pauses++;
-  }
-  resume(): void {
-    this.paused = false;
-    this.resumes++;
-  }
-  close(): void {
-    this.closes++;
-  }
-}
-
-function frame(seq: number, length = 60, etherType = 0x0800): Frame {
-  const f = new Uint8Array(length);
-  f[12] = etherType >> 8;
-  f[13] = etherType & 0xff;
-  f[14] = seq;
-  return f;
-}
-
-function open(rxQueueFrames = 8) {
-  const port = new FakePort();
-  const device = createTapDevice(port, { backend: 'fake', rxQueueFrames });
-  return { port, device };
-}
-
-async function code(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return isTapError(error) ? error.code : `not a TapError: ${String(error)}`;
-  }
-}
-
-function thrownCode(action: () => unknown): string | undefined {
-  try {
-    action();
-    return undefined;
-  } catch (error) {
-    return isTapError(error) ? error.code : `not a TapError: ${String(error)}`;
-  }
-}
+import { TapError, TapErrorCode } from '../src/errors.js';
+import type { Frame } from '../src/types.js';
+import { FakePort, code, frame, open, thrownCode } from './fake-port.js';
 
 describe('engine: receiving', () => {
   it('serves a waiting read straight from the batch and queues the rest in order', async () => {

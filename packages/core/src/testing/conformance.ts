@@ -45,18 +45,39 @@ const MARKER = new TextEncoder().encode('TAPKITCF');
 const HEADERS = 14 + 20 + 8; // Ethernet + IPv4 + UDP around the suite's payloads
 const SRC_IP = Uint8Array.of(198, 18, 0, 1);
 const DST_IP = Uint8Array.of(198, 18, 0, 2);
+const BROADCAST_MAC = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+const BROADCAST_IP = Uint8Array.of(255, 255, 255, 255);
 
 /** A suite frame: IPv4/UDP from one device to the other, `size` bytes long, tagged with `seq`. */
 export function conformanceFrame(from: TapDevice, to: TapDevice, seq: number, size = 60): Frame {
+  return suiteFrame(from.mac, to.mac, DST_IP, seq, size);
+}
+
+/**
+ * A suite frame broadcast (MAC and IPv4) from `from`. Pipe tests send these: a frame piped on
+ * from one link to another keeps the first link's MACs, and only a broadcast is carried by
+ * every backend whatever they are (darwin-utun's shim takes unicast only to its peer's MAC).
+ */
+function broadcastFrame(from: TapDevice, seq: number, size = 60): Frame {
+  return suiteFrame(from.mac, BROADCAST_MAC, BROADCAST_IP, seq, size);
+}
+
+function suiteFrame(
+  srcMac: Uint8Array,
+  dstMac: Uint8Array,
+  dstIp: Uint8Array,
+  seq: number,
+  size: number,
+): Frame {
   const payload = new Uint8Array(Math.max(size - HEADERS, MARKER.length + 4));
   payload.set(MARKER, 0);
   new DataView(payload.buffer).setUint32(MARKER.length, seq);
   for (let i = MARKER.length + 4; i < payload.length; i++) payload[i] = (seq + i) & 0xff;
   return buildUdpFrame({
-    srcMac: from.mac,
-    dstMac: to.mac,
+    srcMac,
+    dstMac,
     src: SRC_IP,
-    dst: DST_IP,
+    dst: dstIp,
     srcPort: 40000,
     dstPort: 40001,
     payload,
@@ -78,6 +99,12 @@ export async function receiveMarked(device: TapDevice, timeoutMs: number): Promi
     const frame = await device.read({ signal });
     if (conformanceSeq(frame) >= 0) return frame;
   }
+}
+
+/** A device's `drain` and `close` listeners, where it can count them (EventEmitter), else zeros. */
+function pipeListeners(device: TapDevice): number[] {
+  const count = (device as { listenerCount?: (event: string) => number }).listenerCount;
+  return ['drain', 'close'].map((event) => (typeof count === 'function' ? count.call(device, event) : 0));
 }
 
 async function expectCode(action: () => unknown, code: TapErrorCodeValue): Promise<void> {
@@ -106,6 +133,15 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
+  }
+
+  /**
+   * Two pairs, x1–y1 and x2–y2: what x1 writes y1 reads, and what y1 pipes to x2, y2 reads.
+   */
+  async function withTwoPairs(
+    body: (x1: TapDevice, y1: TapDevice, x2: TapDevice, y2: TapDevice) => Promise<void>,
+  ): Promise<void> {
+    await withPair((x1, y1) => withPair((x2, y2) => body(x1, y1, x2, y2)));
   }
 
   api.describe(`tapkit conformance: ${target.name}`, () => {
@@ -276,6 +312,97 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         assert.equal(conformanceSeq(await receiveMarked(b, timeout)), 9, 'an aborted read consumes no frame');
       });
       await expectCode(() => target.open({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+    });
+
+    it('pipes what it receives to another device, in order, counting it on both sides', async () => {
+      await withTwoPairs(async (x1, y1, x2, y2) => {
+        const [rxBefore, txBefore] = [y1.stats(), x2.stats()];
+        const piping = y1.pipeTo(x2);
+        const sent = Array.from({ length: 17 }, (_, i) => broadcastFrame(x1, i + 1, 60 + 8 * i));
+        x1.write(sent[0]!);
+        x1.writeBatch(sent.slice(1));
+        const got: Frame[] = [];
+        while (got.length < sent.length) got.push(await receiveMarked(y2, timeout));
+        assert.deepEqual(got.map(conformanceSeq), sent.map(conformanceSeq));
+        for (let i = 0; i < sent.length; i++) {
+          // From the IPv4 header on: a backend may rewrite the MACs (darwin-utun's shim does).
+          assert.deepEqual(Buffer.from(got[i]!.subarray(14)), Buffer.from(sent[i]!.subarray(14)));
+        }
+        const bytes = sent.reduce((sum, frame) => sum + frame.length, 0);
+        const [rx, tx] = [y1.stats(), x2.stats()];
+        assert.ok(rx.rxFrames - rxBefore.rxFrames >= sent.length, 'piped frames count in the source rx');
+        assert.ok(rx.rxBytes - rxBefore.rxBytes >= bytes);
+        assert.ok(tx.txFrames - txBefore.txFrames >= sent.length, 'piped frames count in the destination tx');
+        assert.ok(tx.txBytes - txBefore.txBytes >= bytes);
+        await y1.close();
+        await piping;
+      });
+    });
+
+    it('stops piping when aborted: the source reads again, nothing is left on the destination', async () => {
+      await withTwoPairs(async (x1, y1, x2, y2) => {
+        const listenersBefore = pipeListeners(x2);
+        const controller = new AbortController();
+        const piping = y1.pipeTo(x2, { signal: controller.signal });
+        const reading = receiveMarked(y1, 3 * timeout); // waits while the pipe runs
+        x1.write(broadcastFrame(x1, 1));
+        assert.equal(conformanceSeq(await receiveMarked(y2, timeout)), 1);
+        controller.abort();
+        await expectCode(() => piping, TapErrorCode.ABORTED);
+        assert.deepEqual(pipeListeners(x2), listenersBefore);
+        x1.write(broadcastFrame(x1, 2));
+        assert.equal(
+          conformanceSeq(await reading),
+          2,
+          'the waiting read gets the first frame after the pipe',
+        );
+        y1.write(conformanceFrame(y1, x1, 3));
+        assert.equal(conformanceSeq(await receiveMarked(x1, timeout)), 3);
+      });
+    });
+
+    it('ends a pipe when either device is closed; the other keeps working', async () => {
+      await withTwoPairs(async (x1, y1, x2, y2) => {
+        const toClosed = y1.pipeTo(x2);
+        await x2.close();
+        await toClosed;
+        x1.write(broadcastFrame(x1, 1));
+        assert.equal(conformanceSeq(await receiveMarked(y1, timeout)), 1, 'the source reads again');
+        const fromClosed = y2.pipeTo(y1);
+        await y2.close();
+        await fromClosed;
+        y1.write(conformanceFrame(y1, x1, 2));
+        assert.equal(conformanceSeq(await receiveMarked(x1, timeout)), 2, 'the destination writes on');
+      });
+    });
+
+    it('refuses a second pipe, itself, a non-device, an aborted signal and closed devices', async () => {
+      await withTwoPairs(async (x1, y1, x2, y2) => {
+        const piping = y1.pipeTo(x2);
+        await expectCode(() => y1.pipeTo(y2), TapErrorCode.BUSY);
+        await expectCode(() => x1.pipeTo(x1), TapErrorCode.INVALID_ARGUMENT);
+        await expectCode(() => x1.pipeTo({} as TapDevice), TapErrorCode.INVALID_ARGUMENT);
+        await expectCode(() => x1.pipeTo(x2, { signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+        await y2.close();
+        await expectCode(() => x1.pipeTo(y2), TapErrorCode.CLOSED);
+        await x1.close();
+        await expectCode(() => x1.pipeTo(x2), TapErrorCode.CLOSED);
+        await y1.close();
+        await piping;
+      });
+    });
+
+    it('relays both ways: a.pipeTo(b) with b.pipeTo(a)', async () => {
+      await withTwoPairs(async (x1, y1, x2, y2) => {
+        const there = y1.pipeTo(x2);
+        const back = x2.pipeTo(y1);
+        x1.write(broadcastFrame(x1, 1));
+        assert.equal(conformanceSeq(await receiveMarked(y2, timeout)), 1, 'one way');
+        y2.write(broadcastFrame(y2, 2));
+        assert.equal(conformanceSeq(await receiveMarked(x1, timeout)), 2, 'the other way');
+        await y1.close();
+        await Promise.all([there, back]);
+      });
     });
 
     it('refuses invalid options before opening anything', async () => {
