@@ -46,8 +46,13 @@ bool PipeThread::Flush(PipeDirection* d) {
       continue;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return false;
+    } else if (errno == EIO) {
+      // The interface is down: dropped, as a NIC without link does; counted as sent (as
+      // linux-tap's writeBatch counts it), bytes included.
+      d->interfaceDown.fetch_add(1, std::memory_order_relaxed);
+      d->bytes.fetch_add(d->held, std::memory_order_relaxed);
     } else {
-      (errno == EIO ? d->interfaceDown : d->refused).fetch_add(1, std::memory_order_relaxed);
+      d->refused.fetch_add(1, std::memory_order_relaxed);
     }
     d->held = 0;
     return true;

@@ -14,7 +14,8 @@ namespace tapkit {
 // stops), so its counts and a frame held back by EAGAIN carry over.
 struct PipeDirection {
   struct Counts {
-    double frames, bytes;
+    double frames;         // frames written
+    double bytes;          // their bytes, and those of the frames refused with EIO
     double interfaceDown;  // frames `out` refused with EIO: its interface is down
     double refused;        // frames `out` refused otherwise
   };

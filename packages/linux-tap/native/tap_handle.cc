@@ -373,11 +373,15 @@ void TapHandle::UpdatePoll() {
   if (poll_ == nullptr) return;
   int want = 0;
   if (!failed_) {
-    // While a pipe's thread reads the fd, it is polled only for errors (EPOLLERR, which
-    // epoll reports whatever is asked for): the interface being deleted still ends the device.
+    // While a pipe's thread reads the fd, it is polled only for its error (the interface
+    // deleted). epoll reports EPOLLERR whatever is asked for, but only once woken, and the
+    // kernel wakes a tap's pollers for EPOLLIN | EPOLLPRI: epoll ignores wakeups for events
+    // not asked for. A tap never has EPOLLPRI to report, so asking for it wakes us for the
+    // error alone, never for the frames the thread reads; libuv then reports it as
+    // UV_PRIORITIZED, not as an error (HandlePoll).
     if (reading_ && !pipe_) want |= UV_READABLE;
     if (!queue_.empty()) want |= UV_WRITABLE;
-    if (want == 0 && pipe_) want = UV_DISCONNECT;
+    if (want == 0 && pipe_) want = UV_PRIORITIZED;
   }
   if (want == pollEvents_) return;
   pollEvents_ = want;
@@ -401,10 +405,11 @@ void TapHandle::HandlePoll(int status, int events) {
   // keep it alive until we are done with `this`.
   Ref();
   try {
-    if (status < 0) {
-      // libuv reports EPOLLERR as UV_EBADF and stops the handle. A read says what happened
-      // (EBADFD: the interface was deleted under the fd).
-      int err = -status;
+    // libuv reports EPOLLERR as UV_EBADF and stops the handle; while a pipe's thread reads,
+    // as UV_PRIORITIZED, which a tap has no other reason to report (see UpdatePoll).
+    if (status < 0 || (events & UV_PRIORITIZED) != 0) {
+      // A read says what happened (EBADFD: the interface was deleted under the fd).
+      int err = status < 0 ? -status : EIO;
       if (read(fd_, spill_.get(), kSpillBytes) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
       failed_ = true;
       pollEvents_ = 0;

@@ -78,7 +78,10 @@ export interface RawTapHandle {
    * addon builds from before it (a stale local build): the engine then forwards in JS.
    */
   pipeTo?(target: RawTapHandle | null): void;
-  /** The latest pipe's counts: frames and bytes written, frames refused with EIO, refused otherwise. */
+  /**
+   * The latest pipe's counts: frames written; bytes of those and of the frames refused with EIO
+   * (the interface is down); frames refused with EIO; frames refused otherwise.
+   */
   pipeCounts?(): [frames: number, bytes: number, interfaceDown: number, refused: number];
   /** Starts (again) delivering frames to `onRead`. */
   resume(): void;

@@ -14,6 +14,7 @@ import {
   parseCidr,
   type Frame,
   type InterfaceAddress,
+  type PortPipe,
   type PortSink,
   type ResolvedOpenOptions,
   type TapCapabilities,
@@ -377,6 +378,52 @@ class LinuxQueues {
       spans[2 * i + 1] = frame.byteLength;
     }
     return handle.writeSpans(buffer, spans, count);
+  }
+
+  /**
+   * A pipe in native code: each queue's frames go straight to the destination's first queue.
+   * Only between open linux-tap ports of one kind (tap or tun, offload or not), whose frames
+   * mean the same on both sides.
+   */
+  pipeTo(destination: TapPort): PortPipe | undefined {
+    if (
+      !(#handles in destination) ||
+      (destination as LinuxQueues) === this ||
+      this.#closed ||
+      destination.#closed ||
+      destination.#mode !== this.#mode ||
+      destination.offload !== this.offload
+    ) {
+      return undefined;
+    }
+    const target = destination.#handles[0]!;
+    const sources = this.#handles;
+    if (sources.some((handle) => handle.pipeTo === undefined)) return undefined;
+    try {
+      for (const handle of sources) handle.pipeTo!(target);
+    } catch (error) {
+      for (const handle of sources) handle.pipeTo!(null); // none of them pipes, then
+      throw ioError(error, this.#name);
+    }
+    let stopped = false;
+    return {
+      counts: () => {
+        const total = [0, 0, 0, 0];
+        for (const handle of sources) handle.pipeCounts!().forEach((n, i) => (total[i]! += n));
+        const [written = 0, bytes = 0, interfaceDown = 0, refused = 0] = total;
+        // As writeBatch() counts them: a frame refused with EIO (the interface is down) was
+        // sent and dropped; one refused otherwise was not sent.
+        const drops: Record<string, number> = {};
+        if (interfaceDown > 0) drops.interfaceDown = interfaceDown;
+        if (refused > 0) drops.txError = refused;
+        return { frames: written + interfaceDown, bytes, refused, drops };
+      },
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        if (!this.#closed) for (const handle of sources) handle.pipeTo!(null);
+      },
+    };
   }
 
   pause(): void {

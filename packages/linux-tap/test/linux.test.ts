@@ -312,38 +312,79 @@ describe('linux-tap: traffic through network namespaces', () => {
     expect(out).toMatch(/3 received/);
   });
 
-  itPrivileged(
-    'carries TCP between two namespaces through a relay of two devices',
-    async () => {
-      const [nsA, nsB] = [await createNetns(), await createNetns()];
-      const [a, b] = [await open(), await open()];
-      relay(a, b);
-      await moveInto(nsA, a.name, '10.200.2.1/24');
-      await moveInto(nsB, b.name, '10.200.2.2/24');
-      const dir = mkdtempSync(join(tmpdir(), 'tapkit-tcp-'));
-      onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-      const payload = randomBytes(8 * 1024 * 1024);
-      writeFileSync(join(dir, 'in'), payload);
-      // An HTTP server in B serves the file; curl in A fetches it through the relay.
-      nsB.spawn('python3', ['-m', 'http.server', '5001', '--bind', '10.200.2.2', '--directory', dir]);
-      await waitFor(
-        async () => (await nsB.exec('ss', ['-ltn'])).includes('10.200.2.2:5001'),
-        10_000,
-        'server listening',
-      );
-      const started = performance.now();
-      await nsA.exec(
-        'curl',
-        ['-sSf', '--max-time', '30', '-o', join(dir, 'out'), 'http://10.200.2.2:5001/in'],
-        40_000,
-      );
-      const seconds = (performance.now() - started) / 1000;
-      expect(readFileSync(join(dir, 'out')).equals(payload)).toBe(true);
-      console.log(
-        `relay: 8 MiB over TCP in ${seconds.toFixed(2)} s (${((payload.length * 8) / seconds / 1e6).toFixed(0)} Mbit/s)`,
-      );
+  /** Joins two devices both ways: the relay a user writes. */
+  const relays = {
+    'a loop of batches() and writeBatch()': relay,
+    'pipeTo() both ways, in native code': (a: TapDevice, b: TapDevice) => {
+      void a.pipeTo(b);
+      void b.pipeTo(a);
     },
-    60_000,
+  };
+  for (const [how, connect] of Object.entries(relays)) {
+    itPrivileged(
+      `carries ping and TCP between two namespaces through a relay of two devices: ${how}`,
+      async () => {
+        const [nsA, nsB] = [await createNetns(), await createNetns()];
+        const [a, b] = [await open(), await open()];
+        connect(a, b);
+        await moveInto(nsA, a.name, '10.200.2.1/24');
+        await moveInto(nsB, b.name, '10.200.2.2/24');
+        expect(await nsA.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.200.2.2'])).toMatch(
+          /3 received/,
+        );
+        const dir = mkdtempSync(join(tmpdir(), 'tapkit-tcp-'));
+        onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+        const payload = randomBytes(8 * 1024 * 1024);
+        writeFileSync(join(dir, 'in'), payload);
+        // An HTTP server in B serves the file; curl in A fetches it through the relay.
+        nsB.spawn('python3', ['-m', 'http.server', '5001', '--bind', '10.200.2.2', '--directory', dir]);
+        await waitFor(
+          async () => (await nsB.exec('ss', ['-ltn'])).includes('10.200.2.2:5001'),
+          10_000,
+          'server listening',
+        );
+        const started = performance.now();
+        await nsA.exec(
+          'curl',
+          ['-sSf', '--max-time', '30', '-o', join(dir, 'out'), 'http://10.200.2.2:5001/in'],
+          40_000,
+        );
+        const seconds = (performance.now() - started) / 1000;
+        expect(readFileSync(join(dir, 'out')).equals(payload)).toBe(true);
+        // Every frame one device read, the other wrote (a frame written while its interface
+        // was still down counts too, as a drop: moving a device to a namespace takes it down);
+        // the last ACKs may still be on their way.
+        const passed = (from: TapDevice, to: TapDevice) => to.stats().txFrames === from.stats().rxFrames;
+        await waitFor(
+          () => passed(a, b) && passed(b, a),
+          5000,
+          () => `every frame read was written: ${JSON.stringify([a.stats(), b.stats()])}`,
+        );
+        expect(a.stats().rxBytes + b.stats().rxBytes).toBeGreaterThan(payload.length);
+        console.log(
+          `relay (${how}): 8 MiB over TCP in ${seconds.toFixed(2)} s (${((payload.length * 8) / seconds / 1e6).toFixed(0)} Mbit/s)`,
+        );
+      },
+      60_000,
+    );
+  }
+
+  itPrivileged(
+    'a pipe ends with DEVICE_GONE when an interface is deleted; the other device goes on',
+    async () => {
+      const [a, b] = [await open(), await open()];
+      const out = expectTapError(() => a.pipeTo(b), TapErrorCode.DEVICE_GONE);
+      const back = expectTapError(() => b.pipeTo(a), TapErrorCode.DEVICE_GONE);
+      await run('ip', ['link', 'del', a.name]);
+      expect((await out).message).toContain(a.name);
+      expect((await back).message).toContain(a.name);
+      // b reads for itself again: a frame written into its interface arrives.
+      const ns = await createNetns();
+      await moveInto(ns, b.name, '10.200.6.1/24');
+      const arp = b.read({ signal: AbortSignal.timeout(5000) });
+      void ns.exec('ping', ['-c', '1', '-W', '1', '10.200.6.2']).catch(() => {});
+      expect((await arp).length).toBeGreaterThanOrEqual(42);
+    },
   );
 
   itPrivileged('opens a tun port: IP packets, no Ethernet header', async () => {
