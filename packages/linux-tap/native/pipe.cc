@@ -1,7 +1,7 @@
 #include "pipe.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -9,8 +9,8 @@
 
 namespace tapkit {
 
-PipeDirection::PipeDirection(int in, int out, size_t bufferBytes)
-    : in(in), out(out), bufferBytes(bufferBytes), buffer(new uint8_t[bufferBytes]) {}
+PipeDirection::PipeDirection(int in, int out, size_t bufferBytes, uv_async_t* ended)
+    : in(in), out(out), ended(ended), bufferBytes(bufferBytes), buffer(new uint8_t[bufferBytes]) {}
 
 PipeDirection::Counts PipeDirection::counts() const {
   auto get = [](const std::atomic<uint64_t>& n) { return static_cast<double>(n.load(std::memory_order_relaxed)); };
@@ -19,11 +19,18 @@ PipeDirection::Counts PipeDirection::counts() const {
 
 PipeThread::PipeThread(std::vector<PipeDirection*> directions) : directions_(std::move(directions)) {
   stop_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.fd = stop_;
   try {
+    if (stop_ < 0 || epoll_ < 0 || epoll_ctl(epoll_, EPOLL_CTL_ADD, stop_, &ev) < 0) {
+      throw std::system_error(errno, std::generic_category(), "epoll");
+    }
     thread_ = std::thread(&PipeThread::Run, this);
   } catch (...) {
-    close(stop_);
+    if (stop_ >= 0) close(stop_);
+    if (epoll_ >= 0) close(epoll_);
     throw;
   }
 }
@@ -34,6 +41,7 @@ PipeThread::~PipeThread() {
   }
   thread_.join();
   close(stop_);
+  close(epoll_);
 }
 
 // Writes the held frame. False while `out` still says EAGAIN; an error drops the frame.
@@ -61,7 +69,7 @@ bool PipeThread::Flush(PipeDirection* d) {
 
 // Copies frames until `in` says EAGAIN or a frame is held back (backpressure: reading this
 // direction waits until `out` is writable; no frame is dropped by the pipe). False when `in`
-// failed or ended (a socket's EOF): the fd's own handle sees that and reports it.
+// failed or ended (a socket's EOF): Run() then tells the source's handle.
 bool PipeThread::Pump(PipeDirection* d) {
   while (d->held == 0) {
     ssize_t n = read(d->in, d->buffer.get(), d->bufferBytes);
@@ -76,33 +84,55 @@ bool PipeThread::Pump(PipeDirection* d) {
   return true;
 }
 
-// Polls each direction's `in` while nothing is held, its `out` while something is (a negative
-// fd is skipped: an fd not waited for must not wake the thread with its POLLHUP). A fd in error
-// (the interface deleted) or a failed read ends the thread: the handles' own polls report it.
+// Waits with epoll, as relay.c does: each direction's `in` is watched while nothing is held,
+// its `out` while something is, and an fd nobody waits on is not registered at all (so a
+// socket's EPOLLHUP cannot wake the thread for nothing). A read that fails or ends (the
+// interface deleted) ends the thread, and tells the source's handle.
 void PipeThread::Run() {
-  const size_t count = directions_.size();
-  std::vector<struct pollfd> fds(2 * count + 1);
-  for (;;) {
-    for (size_t i = 0; i < count; i++) {
-      PipeDirection* d = directions_[i];
-      fds[2 * i] = {d->held == 0 ? d->in : -1, POLLIN, 0};
-      fds[2 * i + 1] = {d->held != 0 ? d->out : -1, POLLOUT, 0};
+  struct Watch {
+    int fd;
+    uint32_t events;  // as registered; 0: not registered
+  };
+  std::vector<Watch> watches;
+  for (PipeDirection* d : directions_) {
+    for (int fd : {d->in, d->out}) {
+      bool known = false;
+      for (const Watch& w : watches) known = known || w.fd == fd;
+      if (!known) watches.push_back({fd, 0});
     }
-    fds[2 * count] = {stop_, POLLIN, 0};
-    if (poll(fds.data(), fds.size(), -1) < 0) {
+  }
+  for (;;) {
+    for (Watch& w : watches) {
+      uint32_t want = 0;
+      for (PipeDirection* d : directions_) {
+        if (d->in == w.fd && d->held == 0) want |= EPOLLIN;
+        if (d->out == w.fd && d->held != 0) want |= EPOLLOUT;
+      }
+      if (want == w.events) continue;
+      struct epoll_event ev = {};
+      ev.events = want;
+      ev.data.fd = w.fd;
+      int op = w.events == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+      if (epoll_ctl(epoll_, op, w.fd, &ev) < 0) return;
+      w.events = want;
+    }
+    struct epoll_event events[4];
+    int n = epoll_wait(epoll_, events, 4, -1);
+    if (n < 0) {
       if (errno == EINTR) continue;
       return;
     }
-    if (fds[2 * count].revents != 0) return;
-    for (size_t i = 0; i < 2 * count; i++) {
-      if ((fds[i].revents & (POLLERR | POLLNVAL)) != 0) return;
-    }
-    // Every direction is pumped, not only those polled readable: a relay's reply is often
-    // queued by the time the request's write returns, and is taken without another poll.
-    for (size_t i = 0; i < count; i++) {
-      PipeDirection* d = directions_[i];
-      if (d->held != 0 && (fds[2 * i + 1].revents == 0 || !Flush(d))) continue;
-      if (!Pump(d)) return;
+    for (int k = 0; k < n; k++) {
+      int fd = events[k].data.fd;
+      if (fd == stop_) return;
+      for (PipeDirection* d : directions_) {
+        // `out` writable again: the held frame goes, and its direction reads on.
+        bool pump = (d->out == fd && d->held != 0 && Flush(d)) || (d->in == fd && d->held == 0);
+        if (pump && !Pump(d)) {
+          uv_async_send(d->ended);  // the source's handle reports it, on its loop
+          return;
+        }
+      }
     }
   }
 }

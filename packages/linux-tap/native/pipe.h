@@ -1,6 +1,8 @@
 // Pipes between tap/tun fds, run on threads of their own, as a C relay does.
 #pragma once
 
+#include <uv.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -20,11 +22,12 @@ struct PipeDirection {
     double refused;        // frames `out` refused otherwise
   };
 
-  PipeDirection(int in, int out, size_t bufferBytes);
+  PipeDirection(int in, int out, size_t bufferBytes, uv_async_t* ended);
   Counts counts() const;
 
   const int in;
   const int out;
+  uv_async_t* const ended;  // signalled when reading `in` fails or ends: the thread stops
   const size_t bufferBytes;
   std::unique_ptr<uint8_t[]> buffer;
   size_t held = 0;  // bytes of a frame `out` said EAGAIN to, waiting in buffer
@@ -50,7 +53,8 @@ class PipeThread {
   bool Pump(PipeDirection* d);
 
   std::vector<PipeDirection*> directions_;
-  int stop_ = -1;  // eventfd: readable once the thread is to stop
+  int stop_ = -1;   // eventfd: readable once the thread is to stop
+  int epoll_ = -1;  // what the thread waits on: the directions' fds and stop_
   std::thread thread_;
 };
 

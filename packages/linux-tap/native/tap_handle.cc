@@ -191,11 +191,20 @@ TapHandle::TapHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapHandl
   if (err != 0) throw ErrnoError(env, -err, "uv_poll_init");
   poll->handle.data = poll.get();
   poll->owner = nullptr;
+  poll->hook = nullptr;
+  poll->open = 1;
+  err = uv_async_init(loop, &poll->pipeEnded, OnPipeEnded);
+  if (err == 0) {
+    poll->pipeEnded.data = poll.get();
+    poll->open = 2;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll->pipeEnded));  // the poll alone holds the loop
+  }
   // The environment's exit (a worker's, or the main thread's at exit) closes the poll and the
   // fd if JS has not, and waits for the close to complete: see Poll.
-  if (napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll.get(), &poll->hook) != napi_ok) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll.release()->handle),
-             [](uv_handle_t* handle) { delete static_cast<Poll*>(handle->data); });
+  if (err != 0 || napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll.get(), &poll->hook) != napi_ok) {
+    poll->hook = nullptr;
+    CloseHandles(poll.release());
+    if (err != 0) throw ErrnoError(env, -err, "uv_async_init");
     throw Napi::Error::New(env, "could not register an environment cleanup hook");
   }
   // Nothing below throws: from here the handle is open.
@@ -216,11 +225,24 @@ void TapHandle::OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg
   if (poll->owner != nullptr) poll->owner->ReleaseOsResources();
 }
 
-// The last thing libuv does with the poll handle: only now may the environment go away.
+// The last thing libuv does with the poll's handles: only then may the environment go away.
 void TapHandle::OnClosed(uv_handle_t* handle) {
   Poll* poll = static_cast<Poll*>(handle->data);
-  napi_remove_async_cleanup_hook(poll->hook);
+  if (--poll->open > 0) return;
+  if (poll->hook != nullptr) napi_remove_async_cleanup_hook(poll->hook);
   delete poll;
+}
+
+void TapHandle::CloseHandles(Poll* poll) {
+  // uv_close stops the poll first, so the fd may be closed right after.
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnClosed);
+  if (poll->open == 2) uv_close(reinterpret_cast<uv_handle_t*>(&poll->pipeEnded), OnClosed);
+}
+
+// A pipe's read failed: as if the poll had reported the fd's error.
+void TapHandle::OnPipeEnded(uv_async_t* async) {
+  TapHandle* self = static_cast<Poll*>(async->data)->owner;
+  if (self != nullptr && self->pipe_) self->HandlePoll(UV_EIO, 0);
 }
 
 // Stops polling, closes the fd. Calls no JS, so it is safe from the environment's cleanup hook
@@ -231,8 +253,7 @@ void TapHandle::ReleaseOsResources() {
   reading_ = false;
   if (poll_ != nullptr) {
     poll_->owner = nullptr;
-    // uv_close stops the poll first, so the fd may be closed right after.
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnClosed);
+    CloseHandles(poll_);
     poll_ = nullptr;
   }
   if (fd_ >= 0) {
@@ -268,6 +289,7 @@ void TapHandle::StopPipe() {
   if (reverse) target->pipeThread_.reset();  // the thread both shared: joined here
   pipeCounts_ = pipe_->counts();
   pipe_.reset();
+  UpdateLoopRef();
   auto& peers = target->sources_;
   peers.erase(std::remove(peers.begin(), peers.end(), this), peers.end());
   target_ = nullptr;
@@ -323,7 +345,7 @@ void TapHandle::PipeTo(const Napi::CallbackInfo& info) {
   if (closed_) throw ErrnoError(env, EBADF, "read", name_);
   StopPipe();
   if (target != nullptr) {
-    pipe_ = std::make_unique<PipeDirection>(fd_, target->fd_, kSpillBytes);
+    pipe_ = std::make_unique<PipeDirection>(fd_, target->fd_, kSpillBytes, &poll_->pipeEnded);
     target_ = target;
     target->sources_.push_back(this);
     try {
@@ -332,6 +354,7 @@ void TapHandle::PipeTo(const Napi::CallbackInfo& info) {
       StopPipe();
       throw ErrnoError(env, error.code().value(), "pthread_create", name_);
     }
+    UpdateLoopRef();
   }
   UpdatePoll();
 }
@@ -361,11 +384,28 @@ void TapHandle::Pause(const Napi::CallbackInfo& info) {
 }
 
 void TapHandle::RefLoop(const Napi::CallbackInfo& info) {
+  loopRef_ = true;
   if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  UpdateLoopRef();
 }
 
 void TapHandle::UnrefLoop(const Napi::CallbackInfo& info) {
+  loopRef_ = false;
   if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  UpdateLoopRef();
+}
+
+// An open handle holds the loop (unless unref()ed) through its poll. While a pipe's thread does
+// the reading, the poll may be stopped, and a stopped handle holds nothing: pipeEnded holds the
+// loop then, as a socket being read would.
+void TapHandle::UpdateLoopRef() {
+  if (poll_ == nullptr) return;
+  uv_handle_t* async = reinterpret_cast<uv_handle_t*>(&poll_->pipeEnded);
+  if (pipe_ && loopRef_) {
+    uv_ref(async);
+  } else {
+    uv_unref(async);
+  }
 }
 
 // Poll for what is wanted now: readable while reading, writable while frames are queued.
@@ -373,15 +413,8 @@ void TapHandle::UpdatePoll() {
   if (poll_ == nullptr) return;
   int want = 0;
   if (!failed_) {
-    // While a pipe's thread reads the fd, it is polled only for its error (the interface
-    // deleted). epoll reports EPOLLERR whatever is asked for, but only once woken, and the
-    // kernel wakes a tap's pollers for EPOLLIN | EPOLLPRI: epoll ignores wakeups for events
-    // not asked for. A tap never has EPOLLPRI to report, so asking for it wakes us for the
-    // error alone, never for the frames the thread reads; libuv then reports it as
-    // UV_PRIORITIZED, not as an error (HandlePoll).
-    if (reading_ && !pipe_) want |= UV_READABLE;
+    if (reading_ && !pipe_) want |= UV_READABLE;  // a pipe's thread reads instead
     if (!queue_.empty()) want |= UV_WRITABLE;
-    if (want == 0 && pipe_) want = UV_PRIORITIZED;
   }
   if (want == pollEvents_) return;
   pollEvents_ = want;
@@ -405,11 +438,10 @@ void TapHandle::HandlePoll(int status, int events) {
   // keep it alive until we are done with `this`.
   Ref();
   try {
-    // libuv reports EPOLLERR as UV_EBADF and stops the handle; while a pipe's thread reads,
-    // as UV_PRIORITIZED, which a tap has no other reason to report (see UpdatePoll).
-    if (status < 0 || (events & UV_PRIORITIZED) != 0) {
+    if (status < 0) {
+      // libuv reports EPOLLERR as UV_EBADF and stops the handle (a pipe's thread, as UV_EIO).
       // A read says what happened (EBADFD: the interface was deleted under the fd).
-      int err = status < 0 ? -status : EIO;
+      int err = -status;
       if (read(fd_, spill_.get(), kSpillBytes) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
       failed_ = true;
       pollEvents_ = 0;

@@ -27,10 +27,14 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   // at the environment's exit until the close callback has run. (With a plain cleanup hook it
   // did not wait: a worker's environment was freed and this addon unloaded with the close
   // still pending, and libuv then called the close callback in unmapped code: a segfault.)
+  // pipeEnded, signalled by a pipe's thread whose read failed (the interface was deleted),
+  // runs the same error path on the loop; it shares the allocation and is closed with it.
   struct Poll {
     uv_poll_t handle;
+    uv_async_t pipeEnded;
     TapHandle* owner;
     napi_async_cleanup_hook_handle hook;
+    int open;  // libuv handles not yet closed: the allocation goes with the last
   };
 
   // JS methods.
@@ -50,6 +54,8 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnClosed(uv_handle_t* handle);
+  static void OnPipeEnded(uv_async_t* async);
+  static void CloseHandles(Poll* poll);
   static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg);
   void HandlePoll(int status, int events);
   void ReadFrames(Napi::Env env);
@@ -65,6 +71,7 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void FlushQueue(Napi::Env env);
   void ReportError(Napi::Env env, int err, const char* syscall);
   void UpdatePoll();
+  void UpdateLoopRef();
   void ReleaseOsResources();
 
   napi_env env_;
@@ -78,6 +85,7 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   bool failed_ = false;      // the fd reported an error: poll no more
   bool closed_ = false;
   bool openRef_ = false;     // the wrapper is held strongly while open
+  bool loopRef_ = true;      // the handle holds the event loop (ref()), unless unref()ed
 
   // Receive: frames are read straight into a slab (an ArrayBuffer JS will own) one after the
   // other; a batch is handed to JS as (slab, count) with the frame boundaries in offsets_.
@@ -99,8 +107,9 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   size_t queuedBytes_ = 0;
 
   // Pipe: while pipe_ is set, a thread reads this fd and writes to target_'s (pipeThread_,
-  // shared with target_ when it pipes back here); this handle's poll then watches only for the
-  // fd's errors. Both ends are open handles (held by JS until closed, see openRef_); closing
+  // shared with target_ when it pipes back here); this handle's poll then leaves reading to it
+  // (a poll woken for every frame would cost what the thread saves) and hears of a failed read
+  // through Poll::pipeEnded. Both ends are open handles (held by JS until closed, see openRef_); closing
   // either stops its pipes' threads before its fd is closed.
   std::unique_ptr<PipeDirection> pipe_;
   std::shared_ptr<PipeThread> pipeThread_;

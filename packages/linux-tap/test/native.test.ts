@@ -428,6 +428,20 @@ describe('TapHandle pipe (socketpair)', () => {
     expect(fdCount()).toBe(fds);
   });
 
+  it('holds the event loop while piping, as reading would; unref() lets the process exit', () => {
+    const run = (how: string) =>
+      spawnSync(process.execPath, [`${FIXTURES}pipe-loop.mjs`, PACKAGE_ROOT, how], {
+        encoding: 'utf8',
+        timeout: 1500,
+      });
+    const held = run('ref');
+    expect(held.stdout.trim()).toBe('piping'); // still running when the timeout killed it
+    expect(held.signal).toBe('SIGTERM');
+    const unref = run('unref');
+    expect(unref.stdout.trim().split('\n')).toEqual(['piping', 'exited']);
+    expect(unref.status).toBe(0);
+  });
+
   it('refuses a target that is not an open TapHandle, or itself', () => {
     const { x, y, close } = piped();
     try {
