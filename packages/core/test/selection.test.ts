@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { backendCandidates, definePortBackend, openTap, unavailable } from '../src/backend.js';
 import { TapErrorCode, isTapError, TapError } from '../src/errors.js';
 import type { ProbeResult, TapBackend, TapPort } from '../src/types.js';
+import { capabilities } from './fake-port.js';
 
 /** A backend whose probe and open the test controls, recording what was opened. */
 function fakeBackend(name: string, probe: ProbeResult, opened: string[]): TapBackend {
@@ -15,15 +16,7 @@ function fakeBackend(name: string, probe: ProbeResult, opened: string[]): TapBac
         name: options.name ?? `${name}0`,
         mac: options.mac,
         mtu: options.mtu,
-        capabilities: {
-          layer: 2,
-          minMtu: 68,
-          maxMtu: 9000,
-          multiQueue: false,
-          offload: false,
-          multicastGroups: false,
-          osInterface: false,
-        },
+        capabilities,
         start() {},
         write: () => true,
         close: () => {
@@ -153,15 +146,7 @@ describe('backend selection', () => {
           name: 'slow0',
           mac: options.mac,
           mtu: options.mtu,
-          capabilities: {
-            layer: 2,
-            minMtu: 68,
-            maxMtu: 9000,
-            multiQueue: false,
-            offload: false,
-            multicastGroups: false,
-            osInterface: false,
-          },
+          capabilities,
           start() {},
           write: () => true,
           close: () => {

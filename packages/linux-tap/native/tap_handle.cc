@@ -638,26 +638,19 @@ Napi::Value TapHandle::WriteSpans(const Napi::CallbackInfo& info) {
 }
 
 // One write() per frame: a tap/tun (or SOCK_SEQPACKET) write takes a whole frame or none.
-// Once anything is queued, later frames queue behind it to keep their order. Returns 0 when
-// the frame was sent or queued, else the errno of the refused frame.
-int TapHandle::Transmit(const uint8_t* data, size_t length) {
+// Once anything is queued, later frames queue behind it to keep their order.
+void TapHandle::Send(Napi::Env env, const uint8_t* data, size_t length) {
   if (queue_.empty()) {
     for (;;) {
-      if (write(fd_, data, length) >= 0) return 0;
+      if (write(fd_, data, length) >= 0) return;
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return errno;
+      throw ErrnoError(env, errno, "write", name_);
     }
   }
   queue_.emplace_back(data, data + length);
   queuedBytes_ += length;
   UpdatePoll();
-  return 0;
-}
-
-void TapHandle::Send(Napi::Env env, const uint8_t* data, size_t length) {
-  int err = Transmit(data, length);
-  if (err != 0) throw ErrnoError(env, err, "write", name_);
 }
 
 // Writable again: send what was queued; when all went, stop polling for writable and tell JS.

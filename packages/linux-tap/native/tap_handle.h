@@ -66,7 +66,6 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void Unlink();
   void StopPipe();
   void StartPipeThreads();
-  int Transmit(const uint8_t* data, size_t length);
   void Send(Napi::Env env, const uint8_t* data, size_t length);
   void FlushQueue(Napi::Env env);
   void ReportError(Napi::Env env, int err, const char* syscall);

@@ -2,9 +2,13 @@
  * Test helpers: the shared ones (@tapkit/test-support: the privileged-test switch, namespaces that
  * clean up after themselves, process utilities) and this package's fixtures.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isTapError, type TapError } from '@tapkit/core';
-import { run, type Netns } from '@tapkit/test-support';
+import { onCleanup, run, waitFor, type Netns } from '@tapkit/test-support';
 import { expect } from 'vitest';
 
 export * from '@tapkit/test-support';
@@ -44,4 +48,37 @@ export async function expectTapError(action: () => unknown, code: string): Promi
     return error as TapError;
   }
   throw new Error(`expected ${code}, but it succeeded`);
+}
+
+/**
+ * TCP through a relay: an HTTP server in `server` (every address, on `port`) serves 8 MiB of
+ * random bytes, and curl in `client` fetches them from each URL; each copy must arrive intact.
+ * Logs the rate; returns the payload's length.
+ */
+export async function fetchThroughRelay(
+  client: Netns,
+  server: Netns,
+  port: number,
+  urls: readonly string[],
+  label: string,
+): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tapkit-tcp-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const payload = randomBytes(8 * 1024 * 1024);
+  writeFileSync(join(dir, 'in'), payload);
+  server.spawn('python3', ['-m', 'http.server', String(port), '--bind', '::', '--directory', dir]);
+  await waitFor(
+    async () => (await server.exec('ss', ['-ltn'])).includes(`:${port}`),
+    10_000,
+    'server listening',
+  );
+  for (const url of urls) {
+    const started = performance.now();
+    await client.exec('curl', ['-sSfg', '--max-time', '30', '-o', join(dir, 'out'), url], 40_000);
+    const seconds = (performance.now() - started) / 1000;
+    expect(readFileSync(join(dir, 'out')).equals(payload)).toBe(true);
+    const mbits = (payload.length * 8) / seconds / 1e6;
+    console.log(`${label}: 8 MiB from ${url} in ${seconds.toFixed(2)} s (${mbits.toFixed(0)} Mbit/s)`);
+  }
+  return payload.length;
 }

@@ -3,10 +3,7 @@
  * TCP crosses a relay as TSO/GSO super-frames far longer than the MTU, passed on unchanged.
  * Needs root (see itPrivileged).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { TapErrorCode, buildUdpFrame, parseIPv4Address, type Frame, type TapDevice } from '@tapkit/core';
 import { describe, expect } from 'vitest';
 import {
@@ -21,13 +18,13 @@ import {
 import {
   createNetns,
   expectTapError,
+  fetchThroughRelay,
   itPrivileged,
   moveInto,
   onCleanup,
   tsoEnabled,
   uniqueName,
   useCleanup,
-  waitFor,
 } from './helpers.js';
 import { relay } from './responder.js';
 
@@ -99,30 +96,17 @@ describe('linux-tap: offload mode', () => {
       });
       await moveInto(nsA, a.name, '10.200.8.1/24', 'fd00:208::1/64');
       await moveInto(nsB, b.name, '10.200.8.2/24', 'fd00:208::2/64');
-      const dir = mkdtempSync(join(tmpdir(), 'tapkit-offload-'));
-      onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-      const payload = randomBytes(8 * 1024 * 1024);
-      writeFileSync(join(dir, 'in'), payload);
-      // An HTTP server in B (every address, IPv4 and IPv6); curl in A fetches through the relay.
-      nsB.spawn('python3', ['-m', 'http.server', '5002', '--bind', '::', '--directory', dir]);
-      await waitFor(
-        async () => (await nsB.exec('ss', ['-ltn'])).includes(':5002'),
-        10_000,
-        'server listening',
+      const bytes = await fetchThroughRelay(
+        nsA,
+        nsB,
+        5002,
+        ['http://10.200.8.2:5002/in', 'http://[fd00:208::2]:5002/in'],
+        'offload relay',
       );
-      for (const url of ['http://10.200.8.2:5002/in', 'http://[fd00:208::2]:5002/in']) {
-        const started = performance.now();
-        await nsA.exec('curl', ['-sSfg', '--max-time', '30', '-o', join(dir, 'out'), url], 40_000);
-        const seconds = (performance.now() - started) / 1000;
-        expect(readFileSync(join(dir, 'out')).equals(payload)).toBe(true);
-        console.log(
-          `offload relay: 8 MiB from ${url} in ${seconds.toFixed(2)} s (${((payload.length * 8) / seconds / 1e6).toFixed(0)} Mbit/s)`,
-        );
-      }
       // Super-frames: far longer than an MTU-sized frame, cut by the receiving kernel.
       expect(seen.longest).toBeGreaterThan(VNET_HEADER_LENGTH + a.mtu + 14);
       expect([...seen.gso]).toEqual(expect.arrayContaining([VnetGso.TcpV4, VnetGso.TcpV6]));
-      expect(seen.frames).toBeLessThan((2 * payload.length) / a.mtu);
+      expect(seen.frames).toBeLessThan((2 * bytes) / a.mtu);
       console.log(`offload relay: ${seen.frames} frames, the longest ${seen.longest} bytes`);
     },
     90_000,
