@@ -1,9 +1,11 @@
-// The relay of relay.c, written on tapkit the way a user would.
+// The relay of relay.c, written on tapkit the way a user would: `a.pipeTo(b)` and `b.pipeTo(a)`
+// (frames move in linux-tap's native code); with --loop, the loop a program that looks at each
+// frame runs instead (for await of batches(), writeBatch(), drain()).
 //
-//   node bench/relay-tapkit.mjs [--vnet-hdr] [--mtu N] <tapA> <tapB>
+//   node bench/relay-tapkit.mjs [--loop] [--vnet-hdr] [--mtu N] <tapA> <tapB>
 //
-// Same policy as relay.c: no frame is dropped by the relay; when writeBatch() says false, reading
-// that direction waits for drain(). Prints "ready", then on SIGTERM/SIGINT one JSON line. In
+// Same policy as relay.c: no frame is dropped by the relay; when a write is held back, reading
+// that direction waits for the drain. Prints "ready", then on SIGTERM/SIGINT one JSON line. In
 // offload mode (--vnet-hdr) the devices are opened with `offload: true`: every frame is a 12-byte
 // virtio-net header and an Ethernet (super-)frame, passed through untouched. A linux-tap without
 // that mode (capabilities.offload false) makes it print {"unavailable": …} and exit with code 3.
@@ -11,6 +13,7 @@ import { openTap } from 'tapkit';
 
 const args = process.argv.slice(2);
 const flag = (name) => (args[0] === name ? (args.shift(), true) : false);
+const loop = flag('--loop');
 const offload = flag('--vnet-hdr');
 const mtu = flag('--mtu') ? Number(args.shift()) : 1500;
 const [nameA, nameB] = args;
@@ -44,7 +47,7 @@ async function stop() {
   const drops = { a: a.stats().drops, b: b.stats().drops };
   console.log(
     JSON.stringify({
-      relay: 'tapkit',
+      relay: loop ? 'tapkit-loop' : 'tapkit',
       vnetHdr: offload,
       frames,
       bytes,
@@ -62,4 +65,4 @@ process.once('SIGTERM', stop).once('SIGINT', stop);
 process.on('SIGUSR2', () => console.log(JSON.stringify({ memory: process.memoryUsage() })));
 
 console.log('ready');
-await Promise.all([pump(a, b), pump(b, a)]);
+await (loop ? Promise.all([pump(a, b), pump(b, a)]) : Promise.all([a.pipeTo(b), b.pipeTo(a)]));

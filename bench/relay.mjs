@@ -8,8 +8,10 @@
 // relay's VmHWM. Sessions alternate C, tapkit, C, tapkit… for PAIRS pairs; the table shows medians.
 //
 // Env: TAPKIT_BENCH_PAIRS (3), TAPKIT_BENCH_SECONDS per iperf3 test (5), TAPKIT_BENCH_MODES
-//      (default,offload), TAPKIT_BENCH_RELAYS (c,tapkit), TAPKIT_BENCH_PIN (0),
-//      TAPKIT_BENCH_SOAK=1 for the 5-minute RSS soak (TAPKIT_BENCH_SOAK_SECONDS, 300).
+//      (default,offload), TAPKIT_BENCH_RELAYS (c,tapkit,tapkit-loop), TAPKIT_BENCH_PIN (0),
+//      TAPKIT_BENCH_TESTS (tcp,udp64,udp1400,ping,ping1k: a subset, to look at one figure),
+//      TAPKIT_BENCH_SOAK=1 for the 5-minute RSS soak (TAPKIT_BENCH_SOAK_SECONDS, 300) of each
+//      TAPKIT_BENCH_SOAK_RELAYS (tapkit,tapkit-loop).
 import { spawn, spawnSync, execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -29,7 +31,7 @@ const ADDONS = Object.fromEntries(
     .map((pair) => pair.split('=')),
 );
 const KINDS = [
-  ...(process.env.TAPKIT_BENCH_RELAYS ?? 'c,tapkit').split(','),
+  ...(process.env.TAPKIT_BENCH_RELAYS ?? 'c,tapkit,tapkit-loop').split(','),
   ...Object.keys(ADDONS).map((label) => `tapkit+${label}`),
 ];
 // TAPKIT_BENCH_PIN=1: the relay on CPU 1, iperf3 client and server on CPU 0, so the relay is what
@@ -38,6 +40,7 @@ const KINDS = [
 const PIN = process.env.TAPKIT_BENCH_PIN === '1' && availableParallelism() >= 2;
 const pinned = (cpu, cmd, args) => (PIN ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
 const SOAK_SECONDS = Number(process.env.TAPKIT_BENCH_SOAK_SECONDS ?? 300);
+const SOAK_KINDS = (process.env.TAPKIT_BENCH_SOAK_RELAYS ?? 'tapkit,tapkit-loop').split(',');
 const here = new URL('.', import.meta.url).pathname;
 const RELAY_C = `${here}out/relay`;
 const ADDR = ['198.18.0.1', '198.18.0.2'];
@@ -126,9 +129,15 @@ const onNode = (script) => (mode) => [process.execPath, [`${here}${script}`, ...
 const RELAYS = {
   c: (mode) => [RELAY_C, [...flags(mode), ...dev]],
   tapkit: onNode('relay-tapkit.mjs'),
+  'tapkit-loop': (mode) => [process.execPath, [`${here}relay-tapkit.mjs`, '--loop', ...flags(mode), ...dev]],
   raw: onNode('relay-raw.mjs'),
 };
-const LABELS = { c: 'C relay', tapkit: 'tapkit relay', raw: 'raw addon relay' };
+const LABELS = {
+  c: 'C relay',
+  tapkit: 'tapkit relay (pipeTo)',
+  'tapkit-loop': 'tapkit relay (JS loop)',
+  raw: 'raw addon relay',
+};
 for (const label of Object.keys(ADDONS)) {
   RELAYS[`tapkit+${label}`] = RELAYS.tapkit;
   LABELS[`tapkit+${label}`] = `tapkit relay, addon ${label}`;
@@ -271,15 +280,19 @@ const TESTS = {
   ping1k: () => ping('0.001', 1000),
 };
 
-/** One relay session: every test through one relay process. */
+const SELECTED = (process.env.TAPKIT_BENCH_TESTS ?? Object.keys(TESTS).join(','))
+  .split(',')
+  .filter((name) => name in TESTS);
+
+/** One relay session: every selected test through one relay process. */
 async function session(kind, mode) {
   const relay = await startRelay(kind, mode);
   if (relay.unavailable) return { unavailable: relay.unavailable };
   const results = {};
   try {
     await placeDevices();
-    for (const [name, test] of Object.entries(TESTS)) {
-      results[name] = await measured(relay.child.pid, test);
+    for (const name of SELECTED) {
+      results[name] = await measured(relay.child.pid, TESTS[name]);
     }
   } catch (error) {
     throw new Error(
@@ -339,31 +352,35 @@ const METRICS = [
 function table(mode, runs, kinds) {
   const values = (kind, test, field, scale = 1) =>
     runs[kind].map((r) => (test ? r[test]?.[field] : r[field]) * scale).filter((x) => Number.isFinite(x));
+  const m = (kind, test, field) => median(values(kind, test, field));
   const cell = (xs, d) =>
     xs.length ? `${fmt(median(xs), d)} (${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)})` : '–';
+  // A ratio column against the C relay for each other relay measured.
+  const compared = runs.c.length ? kinds.filter((k) => k !== 'c' && runs[k].length) : [];
   const rows = METRICS.map(([label, test, field, d, scale]) => {
-    const [c, t] = [values('c', test, field, scale), values('tapkit', test, field, scale)];
-    const ratio = c.length && t.length ? fmt(median(t) / median(c), 2) : '–';
-    return `| ${label} | ${kinds.map((k) => cell(values(k, test, field, scale), d)).join(' | ')} | ${ratio} |`;
+    const cells = kinds.map((k) => cell(values(k, test, field, scale), d));
+    const ratios = compared.map((k) => fmt(m(k, test, field) / m('c', test, field), 2));
+    return `| ${label} | ${[...cells, ...ratios].join(' | ')} |`;
   });
-  const m = (kind, test, field) => median(values(kind, test, field));
   const targets = [];
-  if (runs.c.length && runs.tapkit.length) {
-    const check = (ok, text) => targets.push(`${ok ? '✅' : '❌'} ${text}`);
-    const tcp = m('tapkit', 'tcp', 'gbps') / m('c', 'tcp', 'gbps');
-    check(tcp >= 0.9, `TCP tapkit/C ${tcp.toFixed(2)} (target ≥ 0.90)`);
+  for (const kind of compared.filter((k) => k.startsWith('tapkit'))) {
+    const check = (value, ok, text) => {
+      if (Number.isFinite(value)) targets.push(`${ok ? '✅' : '❌'} ${LABELS[kind]}: ${text}`);
+    };
+    const tcp = m(kind, 'tcp', 'gbps') / m('c', 'tcp', 'gbps');
+    check(tcp, tcp >= 0.9, `TCP tapkit/C ${fmt(tcp, 2)} (target ≥ 0.90)`);
     if (mode === 'default') {
-      const cost = m('tapkit', 'udp64', 'cpuPerFrameUs') / m('c', 'udp64', 'cpuPerFrameUs');
-      check(cost <= 1.25, `UDP 64 B CPU per frame tapkit/C ${cost.toFixed(2)} (target ≤ 1.25)`);
-      const dp50 = m('tapkit', 'ping', 'p50') - m('c', 'ping', 'p50');
-      check(dp50 <= 30, `ping p50 tapkit − C ${dp50.toFixed(0)} µs (target ≤ 30 µs)`);
+      const cost = m(kind, 'udp64', 'cpuPerFrameUs') / m('c', 'udp64', 'cpuPerFrameUs');
+      check(cost, cost <= 1.25, `UDP 64 B CPU per frame tapkit/C ${fmt(cost, 2)} (target ≤ 1.25)`);
+      const dp50 = m(kind, 'ping', 'p50') - m('c', 'ping', 'p50');
+      check(dp50, dp50 <= 30, `ping p50 tapkit − C ${fmt(dp50, 0)} µs (target ≤ 30 µs)`);
     }
   }
   return [
     `**${mode} mode**`,
     '',
-    `| metric | ${kinds.map((k) => LABELS[k]).join(' | ')} | tapkit / C |`,
-    `|---|${kinds.map(() => '---|').join('')}---|`,
+    `| metric | ${[...kinds.map((k) => LABELS[k]), ...compared.map((k) => `${LABELS[k]} / C`)].join(' | ')} |`,
+    `|---|${[...kinds, ...compared].map(() => '---|').join('')}`,
     ...rows,
     '',
     ...targets.map((t) => `- ${t}`),
@@ -380,7 +397,7 @@ export async function benchRelay({ pairs = PAIRS, modes = MODES, kinds = KINDS }
     const runs = Object.fromEntries(
       modes.map((m) => [
         m,
-        { unavailable: {}, failed: [], ...Object.fromEntries(['c', 'tapkit', ...kinds].map((k) => [k, []])) },
+        { unavailable: {}, failed: [], ...Object.fromEntries(['c', ...kinds].map((k) => [k, []])) },
       ]),
     );
     for (let pair = 0; pair < pairs; pair++) {
@@ -411,12 +428,18 @@ export async function benchRelay({ pairs = PAIRS, modes = MODES, kinds = KINDS }
   ].join('\n');
 }
 
-/** RSS soak: the tapkit relay under iperf3 TCP load, RSS sampled every 10 s. */
-export async function benchSoak({ seconds = SOAK_SECONDS } = {}) {
+/** RSS soak: each tapkit relay under iperf3 TCP load, RSS sampled every 10 s. */
+export async function benchSoak({ seconds = SOAK_SECONDS, kinds = SOAK_KINDS } = {}) {
   const why = await skipReason();
   if (why) return `RSS soak skipped: ${why}.`;
+  const sections = [];
+  for (const kind of kinds) sections.push(await soak(kind, seconds));
+  return sections.join('\n\n');
+}
+
+async function soak(kind, seconds) {
   return withNamespaces(async () => {
-    const relay = await startRelay('tapkit', 'default');
+    const relay = await startRelay(kind, 'default');
     const samples = [];
     try {
       await placeDevices();
@@ -445,12 +468,16 @@ export async function benchSoak({ seconds = SOAK_SECONDS } = {}) {
       const gbps = JSON.parse(stdout).end.sum_received.bits_per_second / 1e9;
       const rss = samples.map((x) => x.rss);
       const tail = rss.slice(Math.floor(rss.length / 2)); // the second half: is it flat?
+      const spread = (Math.max(...tail) - Math.min(...tail)) / median(tail);
       const list = (key) => samples.map((x) => x[key].toFixed(1)).join(' ');
       return [
-        `RSS soak: tapkit relay (default mode) under iperf3 TCP for ${seconds} s (${fmt(gbps, 2)} Gbit/s), sampled every 10 s:`,
+        `RSS soak: ${LABELS[kind]} (default mode) under iperf3 TCP for ${seconds} s (${fmt(gbps, 2)} Gbit/s), sampled every 10 s:`,
         '',
         `RSS before load ${fmt(idle.rss, 1)} MiB; under load first ${fmt(rss[0], 1)}, last ${fmt(rss.at(-1), 1)}, ` +
           `max ${fmt(Math.max(...rss), 1)} MiB; second half ${fmt(Math.min(...tail), 1)}–${fmt(Math.max(...tail), 1)} MiB`,
+        '',
+        // Flat: the second half's samples within 5% of their median (a GC'd heap breathes a little).
+        `${spread <= 0.05 ? '✅' : '❌'} RSS flat: second-half spread ${fmt(spread * 100, 1)}% of its median (target ≤ 5%)`,
         '',
         `- RSS (MiB): ${list('rss')}`,
         `- V8 heap used (MiB): ${list('heap')}`,
