@@ -310,6 +310,21 @@ describe('linux-tap: traffic through network namespaces', () => {
     expect(out).toMatch(/3 received/);
   });
 
+  itPrivileged('pipes between multi-queue devices: every queue of the source forwards', async () => {
+    const [nsA, nsB] = [await createNetns(), await createNetns()];
+    const [a, b] = [await open({ queues: 3 }), await open({ queues: 2 })];
+    void a.pipeTo(b);
+    void b.pipeTo(a);
+    await moveInto(nsA, a.name, '10.200.7.1/24');
+    await moveInto(nsB, b.name, '10.200.7.2/24');
+    // Four ping processes, four ICMP ids: flows the kernel's queue choice may spread.
+    for (let run = 0; run < 4; run++) {
+      const out = await nsA.exec('ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.200.7.2']);
+      expect(out, `ping ${run}`).toMatch(/2 received/);
+    }
+    await waitFor(() => b.stats().txFrames === a.stats().rxFrames, 2000, 'every frame counted');
+  });
+
   /** Joins two devices both ways: the relay a user writes. */
   const relays = {
     'a loop of batches() and writeBatch()': relay,
