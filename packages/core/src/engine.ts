@@ -428,10 +428,6 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
    * counted as `txError`.
    */
   #writePiped(frames: readonly Frame[]): boolean {
-    if (this.#endError) {
-      this.#drop('txError', frames.length); // not reached: pipes into a device end with it
-      return true;
-    }
     let fitting: Frame[] | undefined; // made at the first frame that does not fit
     let bytes = 0;
     for (let i = 0; i < frames.length; i++) {

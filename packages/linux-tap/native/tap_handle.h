@@ -108,8 +108,8 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   // Pipe: while pipe_ is set, a thread reads this fd and writes to target_'s (pipeThread_,
   // shared with target_ when it pipes back here); this handle's poll then leaves reading to it
   // (a poll woken for every frame would cost what the thread saves) and hears of a failed read
-  // through Poll::pipeEnded. Both ends are open handles (held by JS until closed, see openRef_); closing
-  // either stops its pipes' threads before its fd is closed.
+  // through Poll::pipeEnded. Both ends are open handles (held by JS until closed, see
+  // openRef_); closing either stops its pipes' threads before its fd is closed.
   std::unique_ptr<PipeDirection> pipe_;
   std::shared_ptr<PipeThread> pipeThread_;
   TapHandle* target_ = nullptr;
