@@ -18,6 +18,7 @@
           "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
           "xcode_settings": {
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
             "MACOSX_DEPLOYMENT_TARGET": "10.13",
             "OTHER_CPLUSPLUSFLAGS": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"]

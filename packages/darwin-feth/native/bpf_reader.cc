@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <net/bpf.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,18 +10,11 @@
 #include <unistd.h>
 
 #include "sys.h"
+#include "tapkit/darwin_sdk.h"
 #include "tapkit/errors.h"
 
 namespace tapkit {
 namespace {
-
-// bsd/net/bpf.h (xnu-11417.101.15):
-static_assert(BIOCSBLEN == 0xc0044266UL, "BIOCSBLEN _IOWR('B', 102, u_int)");
-static_assert(BIOCPROMISC == 0x20004269UL, "BIOCPROMISC _IO('B', 105)");
-static_assert(BIOCSETIF == 0x8020426cUL, "BIOCSETIF _IOW('B', 108, struct ifreq)");
-static_assert(BIOCIMMEDIATE == 0x80044270UL, "BIOCIMMEDIATE _IOW('B', 112, u_int)");
-static_assert(BIOCSHDRCMPLT == 0x80044275UL, "BIOCSHDRCMPLT _IOW('B', 117, u_int)");
-static_assert(BIOCSSEESENT == 0x80044277UL, "BIOCSSEESENT _IOW('B', 119, u_int)");
 
 // Reads per wake-up, each of up to the buffer size; they reach JS in one call. What is left
 // stays in the kernel, and the poll (level-triggered) wakes again on the next loop turn.

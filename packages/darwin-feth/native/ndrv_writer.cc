@@ -3,22 +3,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
-#include <net/ndrv.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "sys.h"
+#include "tapkit/darwin_sdk.h"
 #include "tapkit/errors.h"
 
 namespace tapkit {
 namespace {
-
-// bsd/sys/socket.h: AF_NDRV 27. bsd/net/ndrv.h: struct sockaddr_ndrv { u_char snd_len;
-// u_char snd_family; u_char snd_name[IFNAMSIZ]; } = 18 bytes.
-static_assert(AF_NDRV == 27, "AF_NDRV");
-static_assert(sizeof(struct sockaddr_ndrv) == 18, "struct sockaddr_ndrv");
 
 // A typed array's bytes: Buffers and Uint8Arrays (the engine has checked frames already).
 bool FrameBytes(Napi::Value value, const uint8_t** data, size_t* length) {

@@ -1,27 +1,9 @@
 // The plain system calls of DarwinSystem (src/system.ts): interface cloning, feth peering,
 // interface configuration, sysctl, getifaddrs/getifmaddrs, process start times.
 //
-// Every number and layout used here was checked against xnu (tag xnu-11417.101.15) and is
-// pinned by a static_assert, so a different SDK fails the build instead of sending the kernel
-// a wrong request:
-//   bsd/sys/sockio.h   SIOCIFCREATE2   _IOWR('i', 122, struct ifreq)   = 0xc020697a
-//                      SIOCIFDESTROY   _IOW('i', 121, struct ifreq)    = 0x80206979
-//                      SIOCSDRVSPEC    _IOW('i', 123, struct ifdrv)    = 0x8028697b
-//                      SIOCGDRVSPEC    _IOWR('i', 123, struct ifdrv)   = 0xc028697b
-//                      SIOCSIFMTU      _IOW('i', 52, struct ifreq)     = 0x80206934
-//                      SIOCGIFDEVMTU   _IOWR('i', 68, struct ifreq)    = 0xc0206944
-//                      SIOCSIFLLADDR   _IOW('i', 60, struct ifreq)     = 0x8020693c
-//                      SIOCSIFMETRIC   _IOW('i', 24, struct ifreq)     = 0x80206918
-//                      SIOCGIFFLAGS    _IOWR('i', 17, struct ifreq)    = 0xc0206911
-//                      SIOCSIFFLAGS    _IOW('i', 16, struct ifreq)     = 0x80206910
-//                      SIOCAIFADDR     _IOW('i', 26, struct ifaliasreq) = 0x8040691a
-//   bsd/netinet6/in6_var.h SIOCAIFADDR_IN6 _IOW('i', 26, struct in6_aliasreq) = 0x8080691a
-//   bsd/net/if.h       struct ifreq: 16-byte name + 16-byte union = 32 bytes (LP64);
-//                      struct ifdrv, #pragma pack(4): name[16], unsigned long ifd_cmd,
-//                      size_t ifd_len, void* ifd_data = 40 bytes (LP64)
-//   bsd/net/if_fake_var.h (not in the SDK, so declared below): struct if_fake_request,
-//                      uint64_t reserved[4] (must be 0) + 128-byte union = 160 bytes;
-//                      IF_FAKE_S_CMD_SET_PEER = 1, IF_FAKE_G_CMD_GET_PEER = 1
+// Every number and layout used here (SIOC* requests, struct ifreq/ifdrv/if_fake_request/
+// in6_aliasreq, ...) is pinned to xnu's by the static_asserts in tapkit/darwin_sdk.h, so a
+// different SDK fails the build instead of sending the kernel a wrong request.
 //   bsd/sys/sysctl.h   CTL_KERN.KERN_PROC (14).KERN_PROC_PID (1) gives a struct kinfo_proc;
 //   bsd/sys/proc.h     its kp_proc.p_starttime is the process start time (struct timeval)
 #include <errno.h>
@@ -29,8 +11,6 @@
 #include <net/if.h>
 #include <net/if_dl.h>
 #include <netinet/in.h>
-#include <netinet6/in6_var.h>
-#include <netinet6/nd6.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -44,42 +24,12 @@
 #include <cstdint>
 #include <string>
 
-#include "tapkit/errors.h"
 #include "sys.h"
-
-#ifndef ND6_INFINITE_LIFETIME
-#define ND6_INFINITE_LIFETIME 0xffffffff
-#endif
+#include "tapkit/darwin_sdk.h"
+#include "tapkit/errors.h"
 
 namespace tapkit {
 namespace {
-
-// bsd/net/if_fake_var.h: the request of SIOCSDRVSPEC/SIOCGDRVSPEC for feth.
-constexpr unsigned long kIfFakeSetPeer = 1;  // IF_FAKE_S_CMD_SET_PEER
-constexpr unsigned long kIfFakeGetPeer = 1;  // IF_FAKE_G_CMD_GET_PEER
-struct IfFakeRequest {
-  uint64_t reserved[4];  // feth rejects the request (EINVAL) unless all four are zero
-  union {
-    char buf[128];  // "stable size"
-    char peerName[IFNAMSIZ];
-  } u;
-};
-
-static_assert(sizeof(IfFakeRequest) == 160, "struct if_fake_request is 160 bytes");
-static_assert(sizeof(struct ifreq) == 32, "struct ifreq is 32 bytes on LP64");
-static_assert(sizeof(struct ifdrv) == 40, "struct ifdrv is 40 bytes on LP64 (#pragma pack(4))");
-static_assert(SIOCIFCREATE2 == 0xc020697aUL, "SIOCIFCREATE2");
-static_assert(SIOCIFDESTROY == 0x80206979UL, "SIOCIFDESTROY");
-static_assert(SIOCSDRVSPEC == 0x8028697bUL, "SIOCSDRVSPEC");
-static_assert(SIOCGDRVSPEC == 0xc028697bUL, "SIOCGDRVSPEC");
-static_assert(SIOCSIFMTU == 0x80206934UL, "SIOCSIFMTU");
-static_assert(SIOCGIFDEVMTU == 0xc0206944UL, "SIOCGIFDEVMTU");
-static_assert(SIOCSIFLLADDR == 0x8020693cUL, "SIOCSIFLLADDR");
-static_assert(SIOCSIFMETRIC == 0x80206918UL, "SIOCSIFMETRIC");
-static_assert(SIOCGIFFLAGS == 0xc0206911UL, "SIOCGIFFLAGS");
-static_assert(SIOCSIFFLAGS == 0x80206910UL, "SIOCSIFFLAGS");
-static_assert(SIOCAIFADDR == 0x8040691aUL, "SIOCAIFADDR");
-static_assert(SIOCAIFADDR_IN6 == 0x8080691aUL, "SIOCAIFADDR_IN6");
 
 // A datagram socket to issue interface ioctls on (any family reaches ifioctl; address ioctls
 // need their own family).

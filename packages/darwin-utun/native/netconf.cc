@@ -5,7 +5,6 @@
 #include <net/if_dl.h>
 #include <net/route.h>
 #include <netinet/in.h>
-#include <netinet6/in6_var.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -14,12 +13,8 @@
 
 #include <string>
 
+#include "tapkit/darwin_sdk.h"
 #include "tapkit/errors.h"
-
-// <netinet6/nd6.h> pulls in more than it is worth for one constant.
-#ifndef ND6_INFINITE_LIFETIME
-#define ND6_INFINITE_LIFETIME 0xffffffff
-#endif
 
 namespace tapkit {
 namespace {

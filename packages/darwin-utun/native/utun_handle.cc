@@ -6,23 +6,14 @@
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/kern_control.h>
 #include <sys/socket.h>
-#include <sys/sys_domain.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 
+#include "tapkit/darwin_sdk.h"
 #include "tapkit/errors.h"
-
-// <net/if_utun.h> is not in the public SDK; these are its stable ABI values.
-#ifndef UTUN_CONTROL_NAME
-#define UTUN_CONTROL_NAME "com.apple.net.utun_control"
-#endif
-#ifndef UTUN_OPT_IFNAME
-#define UTUN_OPT_IFNAME 2
-#endif
 
 namespace tapkit {
 namespace {
