@@ -34,7 +34,7 @@ const IFF_UP = 0x1;
 /** `ARPHRD_LOOPBACK` in `type`. */
 const ARPHRD_LOOPBACK = 772;
 
-/** The file names tapkit's Linux addon is loaded from: its own build, and prebuildify's. */
+/** The file names tapkit's Linux addon is loaded from: its own build, and its prebuilds'. */
 const TAPKIT_ADDON = /tapkit_linux\.node|@tapkit\+linux-tap[^/]*\.node/;
 
 /** One interface as read. */
