@@ -3,23 +3,15 @@
 // `import`, `require`, the `tapkit` bin and TypeScript. npm installs the tarballs from disk;
 // their one outside dependency (node-gyp-build) comes from npm's cache, filled by the
 // workspace's own `npm ci` (--prefer-offline: the registry only if it is not there).
-import { execFile } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PLATFORM_BACKENDS } from '@tapkit/core';
-import { createNetns, itPrivileged, useCleanup } from '@tapkit/test-support';
+import { PRIVILEGE_PROBLEM, createNetns, itPrivileged, useCleanup } from '@tapkit/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const execFileAsync = promisify(execFile);
@@ -39,6 +31,15 @@ let work: string;
 let packed: Packed[];
 const tarball = (name: string) => packed.find((p) => p.name === name)!.tarball;
 
+/** The prebuilds each native package's tarball carries (see scripts/prebuilds.mjs). */
+const PREBUILDS: Record<string, string[]> = {
+  '@tapkit/linux-tap': ['linux-arm64', 'linux-x64'].flatMap((dir) =>
+    ['glibc', 'musl'].map((libc) => `prebuilds/${dir}/@tapkit+linux-tap.${libc}.node`),
+  ),
+  '@tapkit/darwin-feth': ['prebuilds/darwin-x64+arm64/@tapkit+darwin-feth.node'],
+  '@tapkit/darwin-utun': ['prebuilds/darwin-x64+arm64/@tapkit+darwin-utun.node'],
+};
+
 async function run(file: string, args: string[], cwd: string, env: Record<string, string> = {}) {
   try {
     const { stdout } = await execFileAsync(file, args, {
@@ -55,7 +56,12 @@ async function run(file: string, args: string[], cwd: string, env: Record<string
 }
 
 /** A fresh project depending on `tapkit`, every @tapkit package resolved to a local tarball. */
-async function project(name: string, overrides: Record<string, string> = {}, flags: string[] = []) {
+async function project(
+  name: string,
+  overrides: Record<string, string> = {},
+  flags: string[] = [],
+  env: Record<string, string> = {},
+) {
   const dir = join(work, name);
   mkdirSync(dir);
   const local = Object.fromEntries(
@@ -70,7 +76,7 @@ async function project(name: string, overrides: Record<string, string> = {}, fla
       overrides: local,
     }),
   );
-  await run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', ...flags], dir);
+  await run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', ...flags], dir, env);
   return dir;
 }
 
@@ -111,8 +117,13 @@ describe('the published packages', () => {
       // A native package builds from its tarball alone: the shared headers (native-common/ in the
       // repository) ride along in native/common/, where binding.gyp looks outside the workspace.
       if (native) {
-        for (const header of ['errors.h', 'napi_config.h'])
+        for (const header of ['errors.h', 'napi_config.h', 'darwin_sdk.h'])
           expect(p.files, `${p.name} ships ${header}`).toContain(`native/common/tapkit/${header}`);
+        // Every platform's binary, so that no user needs a compiler (scripts/prebuilds.mjs).
+        expect(
+          p.files.filter((f) => f.startsWith('prebuilds/')),
+          p.name,
+        ).toEqual(PREBUILDS[p.name]);
       }
 
       const manifest = JSON.parse(
@@ -299,50 +310,43 @@ openTap().catch((error) => console.log(JSON.stringify({ code: error.code, causes
   }, 60_000);
 
   itPrivileged(
-    'run the demo on linux-tap from the installed tarball, its addon loaded as a prebuild',
+    'install linux-tap with no compiler on PATH: its linux-x64 prebuild loads and runs the demo',
     async () => {
-      // What the release job does: the addon built per platform goes into prebuilds/ before
-      // publishing. Here, this machine's build stands in for the prebuild of linux-<arch>.
-      const libc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header
-        .glibcVersionRuntime
-        ? 'glibc'
-        : 'musl';
-      const stage = join(work, 'linux-tap-stage');
-      mkdirSync(stage);
-      await run('tar', ['-xzf', tarball('@tapkit/linux-tap'), '-C', stage], work);
-      const pkg = join(stage, 'package');
-      rmSync(join(pkg, 'prebuilds'), { recursive: true, force: true });
-      mkdirSync(join(pkg, 'prebuilds', `linux-${process.arch}`), { recursive: true });
-      copyFileSync(
-        join(ROOT, 'packages/linux-tap/build/Release/tapkit_linux.node'),
-        join(pkg, 'prebuilds', `linux-${process.arch}`, `@tapkit+linux-tap.${libc}.node`),
+      // PATH holds node and npm only: no cc, c++, make or python for node-gyp to find.
+      const bin = join(work, 'no-compiler-bin');
+      mkdirSync(bin);
+      symlinkSync(process.execPath, join(bin, 'node'));
+      symlinkSync(
+        execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim(),
+        join(bin, 'npm'),
       );
-      mkdirSync(join(work, 'prebuilt'));
-      const [repacked] = JSON.parse(
-        await run(
-          npm,
-          ['pack', pkg, '--pack-destination', join(work, 'prebuilt'), '--json', '--ignore-scripts'],
-          work,
-        ),
-      ) as { filename: string }[];
-      const app = await project('native', {
-        '@tapkit/linux-tap': join(work, 'prebuilt', repacked!.filename),
-      });
-      expect(existsSync(join(app, 'node_modules/@tapkit/linux-tap/build'))).toBe(false);
+      const env = { PATH: bin };
+      for (const compiler of ['cc', 'c++', 'g++', 'make', 'python3'])
+        await expect(run('/bin/sh', ['-c', `command -v ${compiler}`], work, env)).rejects.toThrow();
+
+      const app = await project('native', {}, [], env);
+      const linuxTap = join(app, 'node_modules/@tapkit/linux-tap');
+      expect(existsSync(join(linuxTap, 'build'))).toBe(false);
+      const loaded = await run(
+        process.execPath,
+        ['-p', `require('node-gyp-build').resolve(${JSON.stringify(linuxTap)})`],
+        app,
+        env,
+      );
+      expect(loaded.trim()).toBe(
+        join(linuxTap, `prebuilds/linux-${process.arch}/@tapkit+linux-tap.glibc.node`),
+      );
 
       const ns = await createNetns();
-      const out = await ns.exec(join(app, 'node_modules/.bin/tapkit'), [
-        'demo',
-        '--backend',
-        'linux-tap',
-        '--count',
-        '2',
-        '--pcap',
-        '/dev/null',
+      const out = await ns.exec('env', [
+        `PATH=${bin}`,
+        join(app, 'node_modules/.bin/tapkit'),
+        ...['demo', '--backend', 'linux-tap', '--count', '2', '--pcap', '/dev/null'],
       ]);
       expect(out).toContain('linux-tap device tapkit-demo');
       expect(out).toContain('2 transmitted, 2 received, 0% loss');
     },
-    60_000,
+    120_000,
+    process.arch === 'x64' ? PRIVILEGE_PROBLEM : `the x64 prebuild is for x64 (this is ${process.arch})`,
   );
 });
