@@ -6,6 +6,8 @@
 // needs are made here, from xnu's sources. Either way the static_asserts at the end pin each
 // value and layout to what xnu (tag xnu-11417.101.15, the same since 10.13) defines, so a build
 // against Apple's SDK checks Apple's headers, and a cross build checks these declarations.
+// (Checked once against xnu's own headers, made public with unifdef as Apple's install does:
+// every assert holds on x86_64 and arm64, and the declarations below have the same layouts.)
 //
 // <netinet6/nd6.h> is never included: it does not compile as C++ (its `struct prf_ra` is declared
 // nested inside `struct in6_prflags` by in6_var.h, so in C++ it is an incomplete type).
@@ -76,7 +78,7 @@ struct in6_aliasreq {
 #if __has_include(<net/if_utun.h>)
 #include <net/if_utun.h>
 #else
-// bsd/net/if_utun.h (private: not in the public SDK)
+// bsd/net/if_utun.h (xnu installs it with the public headers; Zig does not have it)
 #define UTUN_CONTROL_NAME "com.apple.net.utun_control"
 #define UTUN_OPT_IFNAME 2
 #endif

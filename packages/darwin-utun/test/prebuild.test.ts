@@ -7,30 +7,9 @@
  * only against what every Mac and every Node has. Running it is for the macOS workflows.
  */
 import { fileURLToPath } from 'node:url';
-import { describe, expect } from 'vitest';
-import { itPrivileged } from '@tapkit/test-support';
-import { CROSS_BUILD_PROBLEM, macosAddonProblems, prebuildFor } from '@tapkit/test-support/binaries';
+import { describeMacosPrebuild } from '@tapkit/test-support/binaries';
 
-const PREBUILDS = fileURLToPath(new URL('../prebuilds', import.meta.url));
-const FILE = `${PREBUILDS}/darwin-x64+arm64/@tapkit+darwin-utun.node`;
-
-describe('darwin-utun prebuild', () => {
-  itPrivileged(
-    'is what node-gyp-build loads on Intel and Apple silicon Macs',
-    () => {
-      expect(prebuildFor(PREBUILDS, 'darwin', 'x64', 'glibc')).toBe(FILE);
-      expect(prebuildFor(PREBUILDS, 'darwin', 'arm64', 'glibc')).toBe(FILE);
-    },
-    undefined,
-    CROSS_BUILD_PROBLEM,
-  );
-
-  itPrivileged(
-    'is a bundle for macOS 10.15+ on x86_64 and 11.0+ on arm64 that imports only Node, libSystem and libc++',
-    () => {
-      expect(macosAddonProblems(FILE, { x86_64: '10.15', arm64: '11.0' })).toEqual([]);
-    },
-    60_000,
-    CROSS_BUILD_PROBLEM,
-  );
+describeMacosPrebuild('@tapkit/darwin-utun', fileURLToPath(new URL('../prebuilds', import.meta.url)), {
+  x86_64: '10.15',
+  arm64: '11.0',
 });

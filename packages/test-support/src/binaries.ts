@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { describe, expect } from 'vitest';
+import { itPrivileged } from './index.js';
 
 /** The prebuilds are cross-built on linux-x64 (scripts/prebuilds.mjs); elsewhere, why not. */
 export const CROSS_BUILD_PROBLEM =
@@ -246,4 +248,34 @@ export function arm64Node(repoRoot: string): string[] {
     rmSync(join(dir, packed!.filename));
   }
   return [QEMU, node];
+}
+
+/**
+ * The tests of a darwin package's prebuild: the universal bundle in `prebuildsDir` is what
+ * node-gyp-build loads on both kinds of Mac, and passes {@link macosAddonProblems} with `minos`.
+ */
+export function describeMacosPrebuild(
+  pkg: string,
+  prebuildsDir: string,
+  minos: Record<string, string>,
+): void {
+  const file = join(prebuildsDir, 'darwin-x64+arm64', `${pkg.replace('/', '+')}.node`);
+  describe(`${pkg} prebuild`, () => {
+    itPrivileged(
+      'is what node-gyp-build loads on Intel and Apple silicon Macs',
+      () => {
+        expect(prebuildFor(prebuildsDir, 'darwin', 'x64', 'glibc')).toBe(file);
+        expect(prebuildFor(prebuildsDir, 'darwin', 'arm64', 'glibc')).toBe(file);
+      },
+      undefined,
+      CROSS_BUILD_PROBLEM,
+    );
+    const versions = Object.entries(minos).map(([arch, version]) => `${version}+ on ${arch}`);
+    itPrivileged(
+      `is a bundle for macOS ${versions.join(' and ')} that imports only Node, libSystem and libc++`,
+      () => expect(macosAddonProblems(file, minos)).toEqual([]),
+      60_000,
+      CROSS_BUILD_PROBLEM,
+    );
+  });
 }
