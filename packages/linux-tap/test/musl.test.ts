@@ -55,46 +55,33 @@ function problem(arch: keyof typeof ARCHES): string | undefined {
 const work = mkdtempSync(join(tmpdir(), 'tapkit-musl-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+interface LoadResult {
+  napiVersion?: number;
+  register?: boolean;
+  error?: string;
+}
+
 /** Builds the stand-in for Node for `arch`, defining what `addon` imports from Node; runs it on `addon`. */
-function load(
-  arch: keyof typeof ARCHES,
-  addon: string,
-): { napiVersion?: number; register?: boolean; error?: string } {
+function load(arch: keyof typeof ARCHES, addon: string): LoadResult {
   const { zig, lib, loader, run } = ARCHES[arch];
   const dir = mkdtempSync(join(work, `${arch}-`));
   const fromNode = elfFacts(addon).imports.filter((s) => /^(napi|node_api|uv)_/.test(s));
   writeFileSync(join(dir, 'host.c'), HOST + fromNode.map((name) => `void ${name}(void) {}\n`).join(''));
-  execFileSync(zigBinary(), [
-    'cc',
-    '-target',
-    zig,
-    '-fPIE',
-    '-c',
-    join(dir, 'host.c'),
-    '-o',
-    join(dir, 'host.o'),
-  ]);
+  const host = join(dir, 'host');
+  execFileSync(zigBinary(), ['cc', '-target', zig, '-fPIE', '-c', `${host}.c`, '-o', `${host}.o`]);
+  const crt = (name: string) => join(lib, name);
   execFileSync('/usr/bin/ld.lld-16', [
-    ...['-pie', '--export-dynamic', '-dynamic-linker', loader],
-    ...[
-      join(lib, 'Scrt1.o'),
-      join(lib, 'crti.o'),
-      join(dir, 'host.o'),
-      `-L${lib}`,
-      '-lc',
-      join(lib, 'crtn.o'),
-    ],
-    ...['-o', join(dir, 'host')],
+    ...['-pie', '--export-dynamic', '-dynamic-linker', loader, '-o', host],
+    ...[crt('Scrt1.o'), crt('crti.o'), `${host}.o`, `-L${lib}`, '-lc', crt('crtn.o')],
   ]);
+  const [file, args]: [string, string[]] = run.length > 0 ? [run[0]!, [host, addon]] : [host, [addon]];
+  let output: string;
   try {
-    return JSON.parse(
-      execFileSync(run[0] ?? join(dir, 'host'), [...(run[0] ? [join(dir, 'host')] : []), addon], {
-        encoding: 'utf8',
-      }),
-    );
+    output = execFileSync(file, args, { encoding: 'utf8' });
   } catch (error) {
-    return JSON.parse((error as { stdout: string }).stdout);
+    output = (error as { stdout: string }).stdout; // it says why in JSON, and exits 1
   }
+  return JSON.parse(output) as LoadResult;
 }
 
 describe('linux-tap musl prebuilds', () => {
