@@ -52,9 +52,23 @@ function run(file, args, options = {}) {
   });
 }
 
-/** node-gyp: npm's own (npm runs scripts with its path in npm_config_node_gyp), else PATH's. */
+/**
+ * node-gyp: npm's own (npm runs scripts with its path in npm_config_node_gyp, and installs it
+ * beside itself), else PATH's.
+ */
 function nodeGyp(args) {
-  const bundled = process.env.npm_config_node_gyp;
+  const besideNpm = resolve(
+    dirname(process.execPath),
+    '..',
+    'lib',
+    'node_modules',
+    'npm',
+    'node_modules',
+    'node-gyp',
+    'bin',
+    'node-gyp.js',
+  );
+  const bundled = process.env.npm_config_node_gyp ?? (existsSync(besideNpm) ? besideNpm : undefined);
   return bundled ? [process.execPath, [bundled, ...args]] : ['node-gyp', args];
 }
 
