@@ -322,11 +322,24 @@ Napi::Value TapHandle::GetOffloads(const Napi::CallbackInfo& info) {
 void TapHandle::Close(const Napi::CallbackInfo& info) {
   if (closed_ && !openRef_) return;
   ReleaseOsResources();
-  DropSlab();
+  ReleaseJsReferences();
   if (openRef_) {
     openRef_ = false;
     Unref();
   }
+}
+
+// Lets go of everything JS lent this handle. The callbacks are strong references, and they close
+// over the port that holds this handle's wrapper: kept after close, that cycle went through a
+// GC root, and no closed device (port, engine, slab) was ever freed. A closed handle calls no JS.
+void TapHandle::ReleaseJsReferences() {
+  DropSlab();
+  onRead_.Reset();
+  onDrain_.Reset();
+  onError_.Reset();
+  offsetsRef_.Reset();
+  offsets_ = nullptr;
+  spill_.reset();
 }
 
 // pipeTo(target): from now on, frames read here are written to `target` (another open

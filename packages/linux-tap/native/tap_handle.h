@@ -72,6 +72,7 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void UpdatePoll();
   void UpdateLoopRef();
   void ReleaseOsResources();
+  void ReleaseJsReferences();
 
   napi_env env_;
   std::string name_;
