@@ -21,6 +21,7 @@ import type {
   TapPort,
   TapStats,
 } from './types.js';
+import { VNET_HEADER_LENGTH } from './types.js';
 
 /** How the engine is set up for one device. */
 export interface EngineOptions {
@@ -80,6 +81,13 @@ function isDevice(value: unknown): value is TapDevice {
   if (typeof value !== 'object' || value === null) return false;
   const device = value as Record<string, unknown>;
   return ['write', 'writeBatch', 'on', 'off'].every((method) => typeof device[method] === 'function');
+}
+
+/** A plain frame as an offload-mode one: behind a zero virtio-net header (checksums complete, no GSO). */
+function withZeroVnetHeader(frame: Frame): Frame {
+  const out = new Uint8Array(VNET_HEADER_LENGTH + frame.length);
+  out.set(frame, VNET_HEADER_LENGTH);
+  return out;
 }
 
 // Array.isArray as a plain boolean: its type guard would turn `readonly Frame[]` into any[].
@@ -498,6 +506,21 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
           new TapError(TapErrorCode.CLOSED, `cannot pipe to ${destination.name}: it is closed`),
       );
     }
+    // Frames of an offload-mode device are a virtio-net header and, often, a TSO/GSO
+    // super-frame: a plain destination would put the header on the wire as MAC addresses.
+    const offload = this.capabilities.offload;
+    // (A TapDevice of another kind may not say: then it is a plain one.)
+    const intoOffload = (destination.capabilities as TapCapabilities | undefined)?.offload === true;
+    if (offload && !intoOffload) {
+      return Promise.reject(
+        new TapError(
+          TapErrorCode.INVALID_ARGUMENT,
+          `cannot pipe ${this.name} into ${destination.name}: ${this.name} is in offload mode (its frames ` +
+            `carry a virtio-net header and may be TSO/GSO super-frames) and ${destination.name} is not; ` +
+            'open both in offload mode, or neither',
+        ),
+      );
+    }
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => this.#endPipe(pipe, abortError('pipeTo()'));
       // Only a destination of another kind is watched through its events: an engine device
@@ -511,9 +534,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
         source: this,
         destination,
         engine,
-        send: engine
-          ? (frames) => engine.#writePiped(frames)
-          : (frames) => this.#sendToForeign(destination, frames),
+        send: (frames) => {
+          const out = intoOffload && !offload ? frames.map(withZeroVnetHeader) : frames;
+          return engine ? engine.#writePiped(out) : this.#sendToForeign(destination, out);
+        },
         native: undefined,
         waitingForDrain: false,
         onDrain: () => {
@@ -534,7 +558,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       else destination.on('close', onClose);
       // What was queued goes first; then, between two engine devices, the port may take over.
       if (this.#queued > 0) this.#forward(pipe, this.#dequeue(this.#queued));
-      if (engine && this.#pipe === pipe) {
+      if (engine && this.#pipe === pipe && offload === intoOffload) {
         try {
           pipe.native = this.#port.pipeTo?.(engine.#port);
         } catch (error) {

@@ -19,7 +19,10 @@ export interface TapCapabilities {
   readonly maxMtu: number;
   /** Several queues (fds) on one device can be opened. */
   readonly multiQueue: boolean;
-  /** TSO/GSO super-frames with offload metadata can be passed (opt-in mode). */
+  /**
+   * TSO/GSO super-frames with offload metadata can be passed (opt-in mode): every frame read
+   * and written then starts with a {@link VNET_HEADER_LENGTH}-byte virtio-net header.
+   */
   readonly offload: boolean;
   /** {@link TapDevice.multicastGroups} reports the groups the OS joined on the device. */
   readonly multicastGroups: boolean;
@@ -192,10 +195,15 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
    * reason such as linux-tap's `interfaceDown`); for a destination that is not one of tapkit's
    * own devices, in this device's `drops` as `pipeTxError`.
    *
+   * Frames are converted between framings: piped from a plain device into one in offload mode
+   * (`capabilities.offload`), each gets a zero virtio-net header (a frame with its checksums
+   * complete). The other way round is refused: an offload-mode frame is a header and often a
+   * TSO/GSO super-frame, which a plain device cannot carry (open both in offload mode, or neither).
+   *
    * Resolves when either device is closed by the user. Rejects with `ERR_TAP_ABORTED` when the
    * signal aborts, with the device's error when either device is gone, with `ERR_TAP_BUSY` when
    * this device is piping already, and with `ERR_TAP_INVALID_ARGUMENT` for a destination that is
-   * not a TapDevice or is this device.
+   * not a TapDevice, is this device, or is a plain device while this one is in offload mode.
    */
   pipeTo(destination: TapDevice, options?: PipeOptions): Promise<void>;
 
@@ -298,3 +306,6 @@ export interface PipeCounts {
   /** Drops to add to the destination's stats, by reason. */
   readonly drops: Readonly<Record<string, number>>;
 }
+
+/** Bytes of the virtio-net header in front of each frame of a device in offload mode. */
+export const VNET_HEADER_LENGTH = 12;
