@@ -111,6 +111,12 @@ export interface TapBackend<O extends TapOpenOptions = TapOpenOptions> {
 }
 
 /** Options for {@link TapDevice.read}. */
+/** Options for {@link TapDevice.close}. */
+export interface CloseOptions {
+  /** How long, in ms, close() waits for accepted frames to be sent. Default 2000; 0: none. */
+  readonly flushTimeout?: number;
+}
+
 export interface ReadOptions {
   signal?: AbortSignal;
 }
@@ -217,8 +223,12 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
   /** Undoes {@link TapDevice.unref}. */
   ref(): this;
 
-  /** Closes the device. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Closes the device. Idempotent. Frames `write()` accepted that the OS has not taken yet (held
+   * back by backpressure) are flushed first, for up to `options.flushTimeout` ms; any still unsent
+   * then are dropped and counted in `stats().drops.closeUnsent`, never lost silently.
+   */
+  close(options?: CloseOptions): Promise<void>;
 
   on<E extends keyof TapDeviceEvents>(event: E, listener: (...args: TapDeviceEvents[E]) => void): this;
   once<E extends keyof TapDeviceEvents>(event: E, listener: (...args: TapDeviceEvents[E]) => void): this;
@@ -238,6 +248,12 @@ export interface PortSink {
   writable(): void;
   /** Frames the port dropped, by reason (shim: `nonIp`, `unknownMac`…). */
   dropped(reason: string, count?: number): void;
+  /**
+   * Frames of the write in progress (inside the port's `write`/`writeBatch`) that the port did
+   * not send, and does not throw for: dropped and counted under `reason`, and not counted as sent
+   * (`txFrames`, `txBytes`). Outside a write, the same as {@link dropped}.
+   */
+  notSent(reason: string, frames: number, bytes: number): void;
   /** The device went away (interface deleted, port disconnected). The engine closes the device. */
   gone(error: TapError): void;
   /** A non-fatal asynchronous error (e.g. a queued write the OS refused). */
@@ -277,8 +293,12 @@ export interface TapPort {
   /** Let the process exit while open / undo it. Optional. */
   unref?(): void;
   ref?(): void;
-  /** Release every OS resource. Called once; must not throw for an already-gone device. */
-  close(): Promise<void> | void;
+  /**
+   * Release every OS resource. Called once; must not throw for an already-gone device. Frames
+   * accepted but not yet sent go first, for up to `options.flushTimeout` ms; the rest are reported
+   * to the sink as `closeUnsent` drops.
+   */
+  close(options?: { readonly flushTimeout: number }): Promise<void> | void;
   /**
    * Forward every frame this port receives straight to `destination` (another open port) instead
    * of to the sink, until the returned pipe is stopped. Returns undefined when this port cannot

@@ -319,14 +319,17 @@ Napi::Value TapHandle::GetOffloads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), offloads_);
 }
 
-void TapHandle::Close(const Napi::CallbackInfo& info) {
-  if (closed_ && !openRef_) return;
+// close(): the number of frames still queued (EAGAIN), which are dropped: the caller counts them.
+Napi::Value TapHandle::Close(const Napi::CallbackInfo& info) {
+  size_t unsent = queue_.size();
+  if (closed_ && !openRef_) return Napi::Number::New(info.Env(), 0);
   ReleaseOsResources();
   ReleaseJsReferences();
   if (openRef_) {
     openRef_ = false;
     Unref();
   }
+  return Napi::Number::New(info.Env(), static_cast<double>(unsent));
 }
 
 // Lets go of everything JS lent this handle. The callbacks are strong references, and they close
@@ -523,8 +526,10 @@ void TapHandle::ReadFrames(Napi::Env env) {
       struct iovec iov[2] = {{slabData_ + slabUsed_, room}, {spill_.get(), kSpillBytes}};
       n = readv(fd_, iov, 2);
     }
-    if (n < 0) {
-      int err = errno;
+    if (n <= 0) {
+      // 0 is the end of an adopted socket (its peer closed; a tap or tun read never returns 0):
+      // the fd's failure, reported once, rather than read as empty frames forever.
+      int err = n == 0 ? EPIPE : errno;
       if (err == EINTR) {
         budget++;
         continue;

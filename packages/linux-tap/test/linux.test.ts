@@ -116,7 +116,25 @@ describe('linux-tap: devices', () => {
     expect(Number(sys(dev.name, 'flags')) & 1).toBe(0);
     // Writing to a down interface drops the frame, as a NIC with its link down would.
     expect(dev.write(new Uint8Array(60).fill(0xff, 0, 12))).toBe(true);
-    expect(dev.stats().drops).toEqual({ interfaceDown: 1 });
+    expect(dev.writeBatch([new Uint8Array(60).fill(0xff, 0, 12), new Uint8Array(70).fill(0xff, 0, 12)])).toBe(
+      true,
+    );
+    // Counted once: as dropped, not as sent.
+    expect(dev.stats()).toMatchObject({ txFrames: 0, txBytes: 0, drops: { interfaceDown: 3 } });
+    // Piped in from another device, the same (in native code).
+    const source = await open({ up: true, addresses: ['10.9.9.8/24'] }); // answers ARP for it
+    const piping = source.pipeTo(dev);
+    source.write(
+      buildArpRequestFrame({
+        srcMac: '02:00:00:00:00:09',
+        srcIp: ip4('10.9.9.9'),
+        targetIp: ip4('10.9.9.8'),
+      }),
+    );
+    await waitFor(() => dev.stats().drops.interfaceDown! > 3, 5000, 'a frame piped into the down device');
+    expect(dev.stats()).toMatchObject({ txFrames: 0, txBytes: 0 });
+    await source.close();
+    await piping;
   });
 
   itPrivileged('accepts MTUs 68 to 65521; the kernel refuses 65522', async () => {
@@ -354,10 +372,11 @@ describe('linux-tap: traffic through network namespaces', () => {
           ['http://10.200.2.2:5001/in'],
           `relay (${how})`,
         );
-        // Every frame one device read, the other wrote (a frame written while its interface
-        // was still down counts too, as a drop: moving a device to a namespace takes it down);
-        // the last ACKs may still be on their way.
-        const passed = (from: TapDevice, to: TapDevice) => to.stats().txFrames === from.stats().rxFrames;
+        // Every frame one device read, the other wrote, or dropped (as `interfaceDown`, and not
+        // as sent) when its interface was still down: moving a device to a namespace takes it
+        // down. The last ACKs may still be on their way.
+        const passed = (from: TapDevice, to: TapDevice) =>
+          to.stats().txFrames + (to.stats().drops['interfaceDown'] ?? 0) === from.stats().rxFrames;
         await waitFor(
           () => passed(a, b) && passed(b, a),
           5000,
@@ -411,6 +430,7 @@ describe('linux-tap: traffic through network namespaces', () => {
       },
       writable() {},
       dropped() {},
+      notSent() {},
       gone() {},
       error() {},
     });
@@ -419,6 +439,15 @@ describe('linux-tap: traffic through network namespaces', () => {
     await ns.ip('link', 'set', 'dev', port.name, 'up');
     const out = await ns.exec('ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.200.6.2']);
     expect(out).toMatch(/2 received/);
+    // Bad writes are refused with their codes, as a tap's are; the port keeps working.
+    await expectTapError(() => port.write('x' as unknown as Uint8Array), TapErrorCode.INVALID_ARGUMENT);
+    await expectTapError(() => port.write(new Uint8Array(port.mtu + 1)), TapErrorCode.FRAME_TOO_LARGE);
+    await expectTapError(
+      () => port.writeBatch([new Uint8Array(20), new Uint8Array(port.mtu + 1)]),
+      TapErrorCode.FRAME_TOO_LARGE,
+    );
+    const again = await ns.exec('ping', ['-c', '1', '-W', '2', '10.200.6.2']);
+    expect(again).toMatch(/1 received/);
   });
 });
 
