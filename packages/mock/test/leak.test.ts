@@ -3,17 +3,10 @@
  * all freed (measured in a child process after GC; see expectNoLeak for the bounds).
  */
 import { fileURLToPath } from 'node:url';
-import { expectNoLeak, runCycleFixture } from '@tapkit/test-support';
-import { expect, it } from 'vitest';
+import { itLeaksNothing } from '@tapkit/test-support';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/cycles.ts', import.meta.url));
-
-it.each(['close', 'gone', 'traffic'])(
-  '2,000 devices (%s) leave no memory or fds behind',
-  async (mode) => {
-    const figures = await runCycleFixture(FIXTURE, ['2000', mode]);
-    expect(figures.cycles).toBe(2000);
-    expectNoLeak(figures);
-  },
-  120_000,
-);
+itLeaksNothing(fileURLToPath(new URL('./fixtures/cycles.ts', import.meta.url)), 'devices', 2000, [
+  'close',
+  'gone',
+  'traffic',
+]);

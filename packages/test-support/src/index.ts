@@ -246,3 +246,23 @@ export function expectNoLeak(figures: CycleFigures): void {
     figures.cycles >= 1000 ? 4096 : 16384,
   );
 }
+
+/**
+ * A leak test per mode: `cycles` cycles of `fixture` (which measures with measureCycles; run by
+ * runCycleFixture with `args`, then the cycle count and the mode) leave no leak (expectNoLeak).
+ */
+export function itLeaksNothing(
+  fixture: string,
+  what: string,
+  cycles: number,
+  modes: readonly string[],
+  args: readonly string[] = [],
+): void {
+  for (const mode of modes) {
+    it(`${cycles.toLocaleString('en')} ${what} (${mode}) leave no memory or fds behind`, async () => {
+      const figures = await runCycleFixture(fixture, [...args, String(cycles), mode]);
+      expect(figures.cycles).toBe(cycles);
+      expectNoLeak(figures);
+    }, 120_000);
+  }
+}
