@@ -689,6 +689,9 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       stats.rxFrames += receivedFrames(out);
       stats.rxBytes += out.bytes;
     }
+    for (const [reason, count] of Object.entries(this.#port.osDrops?.() ?? {})) {
+      if (count > 0) stats.drops[reason] = (stats.drops[reason] ?? 0) + count;
+    }
     for (const pipe of this.#inbound) {
       const piped = pipe.native?.counts();
       if (!piped) continue;

@@ -290,6 +290,11 @@ export interface TapPort {
   resume?(): void;
   /** Multicast groups joined on the device (MAC strings). Optional. */
   multicastGroups?(): Promise<string[]>;
+  /**
+   * Drops the OS counted on its side of the device since it was opened, by reason: reported in
+   * {@link TapDevice.stats} with the engine's own. Optional; must be cheap and never throw.
+   */
+  osDrops?(): Readonly<Record<string, number>>;
   /** Let the process exit while open / undo it. Optional. */
   unref?(): void;
   ref?(): void;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
   TapError,
@@ -115,6 +115,26 @@ function checkQueues(queues: unknown): number {
   return queues;
 }
 
+/**
+ * The kernel's own drop counters of an interface (sysfs, this thread's network namespace), as
+ * the device sees them: `rxKernelDropped` are frames the OS had for the device and dropped (the
+ * kernel's `tx_dropped`: the queue to our fd was full), `txKernelDropped` frames written to it
+ * that the kernel dropped (its `rx_dropped` and `rx_frame_errors`). Undefined when the interface
+ * is not visible here (deleted, or moved to another namespace).
+ */
+function readKernelDrops(name: string): Record<string, number> | undefined {
+  const read = (counter: string): number =>
+    Number(readFileSync(`/sys/class/net/${name}/statistics/${counter}`, 'utf8'));
+  try {
+    return {
+      rxKernelDropped: read('tx_dropped'),
+      txKernelDropped: read('rx_dropped') + read('rx_frame_errors'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The queues of one device and everything they share. */
 class LinuxQueues {
   #name = '';
@@ -133,6 +153,9 @@ class LinuxQueues {
   /** Ends close()'s wait for that queue to empty. */
   #flushed: (() => void) | undefined;
   #closed = false;
+  /** The kernel's drop counters when the device was opened, and as last seen: see osDrops(). */
+  #kernelDropsAtOpen: Record<string, number> = {};
+  #kernelDrops: Record<string, number> = {};
   /** writeSpans' (offset, length) pairs, grown as needed. */
   #spans = new Uint32Array(2 * BATCH_FRAMES);
 
@@ -170,6 +193,8 @@ class LinuxQueues {
       }
       this.#attached = attach;
       for (let i = 1; i < queues; i++) this.#openQueue(this.#name, true, false, undefined);
+      // An attached device has counted before: only what it counts from now on is ours.
+      this.#kernelDropsAtOpen = this.#kernelDrops = readKernelDrops(this.#name) ?? {};
     } catch (error) {
       this.#discard();
       if (attach) throw attachError(error, name);
@@ -455,6 +480,16 @@ class LinuxQueues {
     };
   }
 
+  /** The kernel's drops on its side of the device since it was opened (see readKernelDrops). */
+  osDrops(): Record<string, number> {
+    if (!this.#closed) this.#kernelDrops = readKernelDrops(this.#name) ?? this.#kernelDrops;
+    const drops: Record<string, number> = {};
+    for (const [reason, count] of Object.entries(this.#kernelDrops)) {
+      drops[reason] = count - (this.#kernelDropsAtOpen[reason] ?? 0);
+    }
+    return drops;
+  }
+
   pause(): void {
     for (const handle of this.#handles) handle.pause();
   }
@@ -498,6 +533,7 @@ class LinuxQueues {
   }
 
   #release(): void {
+    this.#kernelDrops = readKernelDrops(this.#name) ?? this.#kernelDrops; // the last word
     let unsent = 0;
     for (const handle of this.#handles) unsent += handle.close();
     if (unsent > 0) this.#sink?.dropped('closeUnsent', unsent);

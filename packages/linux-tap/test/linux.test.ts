@@ -14,6 +14,7 @@ import {
   parseIPv6Address,
   type TapDevice,
   type TapError,
+  type TapStats,
 } from '@tapkit/core';
 import { beforeAll, describe, expect } from 'vitest';
 import { linuxTap, openLinuxPort, openLinuxTunPort, type LinuxTunPort } from '../src/index.js';
@@ -182,6 +183,23 @@ describe('linux-tap: devices', () => {
       () => openLinuxPort({ ...base, name: undefined }, { queues: 0 }),
       TapErrorCode.INVALID_OPTION,
     );
+  });
+
+  itPrivileged('counts the frames the kernel dropped on its side in stats()', async () => {
+    // The kernel's queue to a device that reads nothing fills up: what it drops then is counted
+    // as rxKernelDropped, so every datagram sent is read or counted as dropped: none vanishes.
+    const ns = await createNetns();
+    const [node, args] = fixtureCommand('kernel-drops.ts');
+    const out = await ns.exec(node, args, 30_000);
+    const { sent, stats, after } = JSON.parse(out) as {
+      sent: number;
+      stats: TapStats;
+      after: TapStats;
+    };
+    expect(stats.drops['rxKernelDropped']).toBeGreaterThan(0);
+    const accounted = stats.rxFrames + stats.drops['rxKernelDropped']!;
+    expect(accounted).toBeGreaterThanOrEqual(sent); // and a few more: IPv6 neighbour discovery
+    expect(after.drops['rxKernelDropped']).toBeGreaterThanOrEqual(stats.drops['rxKernelDropped']!); // kept after close
   });
 
   itPrivileged('refuses oversize and runt frames and keeps working', async () => {
