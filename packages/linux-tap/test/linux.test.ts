@@ -506,20 +506,29 @@ describe('linux-tap: nothing is left behind', () => {
     300_000,
   );
 
-  itPrivileged('kill -9 of a process holding a device leaves no interface', async () => {
-    const name = uniqueName();
-    const [node, args] = fixtureCommand('device.ts', [JSON.stringify({ name, queues: 2 }), 'hold']);
-    const child = spawn(node, args, { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    onCleanup(() => stopChild(child));
-    const ready = await new Promise<string>((resolve, reject) => {
-      child.stdout.once('data', (data: Buffer) => resolve(data.toString()));
-      child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-    });
-    expect(JSON.parse(ready)).toMatchObject({ ready: true, name });
-    expect(interfaces()).toContain(name);
-    child.kill('SIGKILL');
-    await waitFor(() => !interfaces().includes(name), 5000, `${name} to disappear`);
-  });
+  itPrivileged(
+    'kill -9 of a process holding plain, multi-queue, offload and piping devices leaves none',
+    async () => {
+      const name = uniqueName();
+      const [node, args] = fixtureCommand('device.ts', [JSON.stringify({ name, queues: 2 }), 'hold-many']);
+      const child = spawn(node, args, { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      onCleanup(() => stopChild(child));
+      const ready = await new Promise<string>((resolve, reject) => {
+        child.stdout.once('data', (data: Buffer) => resolve(data.toString()));
+        child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+      });
+      const held = [name, `${name}m`, `${name}o`, `${name}a`, `${name}b`];
+      expect(JSON.parse(ready)).toMatchObject({ ready: true, name, names: held });
+      expect(interfaces()).toEqual(expect.arrayContaining(held));
+      child.kill('SIGKILL');
+      const left = () => interfaces().filter((n) => held.includes(n));
+      await waitFor(
+        () => left().length === 0,
+        5000,
+        () => `${left().join(', ')} to disappear`,
+      );
+    },
+  );
 
   itPrivileged('unref() lets a process reading from a device exit; ref() undoes it', async () => {
     const start = (action: string) => {
