@@ -44,8 +44,9 @@ async function memory(): Promise<{ heap: number; rss: number }> {
  * Runs `cycle(i)` for i = 0…cycles-1, after 100 warm-up cycles (i ≥ cycles) that load what the
  * process keeps for good (addons, compiled code). Heap growth is measured over all the cycles.
  * RSS is sampled through the second half, once the process's allocators have settled, and its
- * growth is the last sample over the lowest: memory handed back to the OS once (V8 and malloc do
- * that now and then, by megabytes) is not growth, and a leak raises every sample after the first.
+ * growth is the lowest of the last three samples over the lowest of all: memory handed back to
+ * the OS once, or taken for a moment (V8 and malloc do both now and then, by megabytes), is not
+ * growth, and a leak raises every sample after the first.
  */
 export async function measureCycles(
   mode: string,
@@ -65,13 +66,15 @@ export async function measureCycles(
   }
   const fdsAfter = fds();
   const after = await memory();
+  samples.push(after.rss);
+  const rssGrowth = Math.min(...samples.slice(-3)) - Math.min(...samples);
   return {
     mode,
     cycles,
     fdsBefore,
     fdsAfter,
     heapPerCycle: Math.round((after.heap - before.heap) / cycles),
-    rssPerCycle: Math.round((after.rss - Math.min(...samples, after.rss)) / (cycles - half)),
+    rssPerCycle: Math.round(rssGrowth / (cycles - half)),
   };
 }
 

@@ -234,16 +234,17 @@ export async function runCycleFixture(
 
 /**
  * What "no leak" means in tapkit's leak tests, per cycle after GC: the heap grows by less than
- * 1 KiB, RSS by less than 4 KiB (16 KiB for runs under 1,000 cycles, whose second half is too
- * short to measure RSS finer), and the fd count is back where it was. A device kept alive after
- * close costs 5 KB of heap and 20 KB to 125 KB of RSS: every such leak fails.
+ * 1 KiB (the fine measure), RSS by less than 8 KiB (32 KiB for runs under 1,000 cycles, whose
+ * second half is too short to measure RSS finer: it moves by megabytes on its own), and the fd
+ * count is back where it was. A device kept alive after close costs 5 KB of heap and 20 KB to
+ * 125 KB of RSS: every such leak fails.
  */
 export function expectNoLeak(figures: CycleFigures): void {
   const { mode } = figures;
   expect(figures.fdsAfter, `${mode}: fds`).toBe(figures.fdsBefore);
   expect(figures.heapPerCycle, `${mode}: heap growth per cycle`).toBeLessThan(1024);
   expect(figures.rssPerCycle, `${mode}: RSS growth per cycle`).toBeLessThan(
-    figures.cycles >= 1000 ? 4096 : 16384,
+    figures.cycles >= 1000 ? 8192 : 32768,
   );
 }
 
