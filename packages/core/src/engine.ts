@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { TapError, TapErrorCode } from './errors.js';
 import { EtherType } from './codec/ethernet.js';
 import type {
+  CloseOptions,
   Frame,
   PipeCounts,
   PipeOptions,
@@ -21,6 +22,7 @@ import type {
   TapPort,
   TapStats,
 } from './types.js';
+import { VNET_HEADER_LENGTH } from './types.js';
 
 /** How the engine is set up for one device. */
 export interface EngineOptions {
@@ -31,6 +33,8 @@ export interface EngineOptions {
 }
 
 const ETHERNET_HEADER = 14;
+/** How long close() waits for accepted frames to be sent, by default (ms). */
+const DEFAULT_FLUSH_TIMEOUT = 2000;
 // How far past the queue bound a pausable port's batches are still kept: native ports read up
 // to 64 frames a call, so a small rxQueueFrames does not turn one burst into drops.
 const IN_FLIGHT_FRAMES = 256;
@@ -43,6 +47,13 @@ interface Waiter {
   readonly reject: (error: TapError) => void;
   readonly cleanup: () => void;
 }
+
+/** Codes of a write refused for the frame itself: see #refused. */
+const CALLER_ERRORS: ReadonlySet<string> = new Set([
+  TapErrorCode.INVALID_ARGUMENT,
+  TapErrorCode.FRAME_TOO_LARGE,
+  TapErrorCode.FRAME_TOO_SHORT,
+]);
 
 /** Why the port is paused: the receive queue is full, or the pipe's destination is. */
 type PauseReason = 'queue' | 'pipe';
@@ -80,6 +91,13 @@ function isDevice(value: unknown): value is TapDevice {
   if (typeof value !== 'object' || value === null) return false;
   const device = value as Record<string, unknown>;
   return ['write', 'writeBatch', 'on', 'off'].every((method) => typeof device[method] === 'function');
+}
+
+/** A plain frame as an offload-mode one: behind a zero virtio-net header (checksums complete, no GSO). */
+function withZeroVnetHeader(frame: Frame): Frame {
+  const out = new Uint8Array(VNET_HEADER_LENGTH + frame.length);
+  out.set(frame, VNET_HEADER_LENGTH);
+  return out;
 }
 
 // Array.isArray as a plain boolean: its type guard would turn `readonly Frame[]` into any[].
@@ -141,6 +159,8 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly #inbound = new Set<Pipe>();
 
   #writeBlocked = false;
+  /** What the port reported not sent (notSent) during the write in progress; undefined outside one. */
+  #notSent: { frames: number; bytes: number } | undefined;
   #drainWaiters: { resolve: () => void; reject: (e: TapError) => void }[] = [];
 
   #rxFrames = 0;
@@ -245,6 +265,14 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   dropped(reason: string, count = 1): void {
     this.#drop(reason, count);
+  }
+
+  notSent(reason: string, frames: number, bytes: number): void {
+    this.#drop(reason, frames);
+    if (this.#notSent) {
+      this.#notSent.frames += frames;
+      this.#notSent.bytes += bytes;
+    }
   }
 
   gone(error: TapError): void {
@@ -380,15 +408,18 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   write(frame: Frame): boolean {
     checkFrame(frame, this.mtu, this.#maxFrameLength);
     this.#checkOpen();
+    const notSent = (this.#notSent = { frames: 0, bytes: 0 });
     let accepted: boolean;
     try {
       accepted = this.#port.write(frame);
     } catch (error) {
-      this.#drop('txError');
+      this.#refused(error);
       throw error;
+    } finally {
+      this.#notSent = undefined;
     }
-    this.#txFrames++;
-    this.#txBytes += frame.length;
+    this.#txFrames += 1 - notSent.frames;
+    this.#txBytes += frame.length - notSent.bytes;
     return this.#accepted(accepted);
   }
 
@@ -406,19 +437,33 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     try {
       return this.#send(frames, bytes);
     } catch (error) {
-      this.#drop('txError');
+      this.#refused(error);
       throw error;
     }
+  }
+
+  /**
+   * Counts a write the port threw for as `txError`, unless the frame itself was at fault (too
+   * long or short, malformed: the port's own checks, as the engine's, are the caller's error,
+   * thrown and not counted, whatever the backend or mode).
+   */
+  #refused(error: unknown): void {
+    if (!(error instanceof TapError && CALLER_ERRORS.has(error.code))) this.#drop('txError');
   }
 
   /** Hands checked frames to the port and counts them; throws what the port throws. */
   #send(frames: readonly Frame[], bytes: number): boolean {
     const port = this.#port;
+    const notSent = (this.#notSent = { frames: 0, bytes: 0 });
     let accepted = true;
-    if (port.writeBatch) accepted = port.writeBatch(frames);
-    else for (const frame of frames) accepted = port.write(frame) && accepted;
-    this.#txFrames += frames.length;
-    this.#txBytes += bytes;
+    try {
+      if (port.writeBatch) accepted = port.writeBatch(frames);
+      else for (const frame of frames) accepted = port.write(frame) && accepted;
+    } finally {
+      this.#notSent = undefined;
+    }
+    this.#txFrames += frames.length - notSent.frames;
+    this.#txBytes += bytes - notSent.bytes;
     return this.#accepted(accepted);
   }
 
@@ -498,6 +543,21 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
           new TapError(TapErrorCode.CLOSED, `cannot pipe to ${destination.name}: it is closed`),
       );
     }
+    // Frames of an offload-mode device are a virtio-net header and, often, a TSO/GSO
+    // super-frame: a plain destination would put the header on the wire as MAC addresses.
+    const offload = this.capabilities.offload;
+    // (A TapDevice of another kind may not say: then it is a plain one.)
+    const intoOffload = (destination.capabilities as TapCapabilities | undefined)?.offload === true;
+    if (offload && !intoOffload) {
+      return Promise.reject(
+        new TapError(
+          TapErrorCode.INVALID_ARGUMENT,
+          `cannot pipe ${this.name} into ${destination.name}: ${this.name} is in offload mode (its frames ` +
+            `carry a virtio-net header and may be TSO/GSO super-frames) and ${destination.name} is not; ` +
+            'open both in offload mode, or neither',
+        ),
+      );
+    }
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => this.#endPipe(pipe, abortError('pipeTo()'));
       // Only a destination of another kind is watched through its events: an engine device
@@ -511,9 +571,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
         source: this,
         destination,
         engine,
-        send: engine
-          ? (frames) => engine.#writePiped(frames)
-          : (frames) => this.#sendToForeign(destination, frames),
+        send: (frames) => {
+          const out = intoOffload && !offload ? frames.map(withZeroVnetHeader) : frames;
+          return engine ? engine.#writePiped(out) : this.#sendToForeign(destination, out);
+        },
         native: undefined,
         waitingForDrain: false,
         onDrain: () => {
@@ -534,7 +595,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       else destination.on('close', onClose);
       // What was queued goes first; then, between two engine devices, the port may take over.
       if (this.#queued > 0) this.#forward(pipe, this.#dequeue(this.#queued));
-      if (engine && this.#pipe === pipe) {
+      if (engine && this.#pipe === pipe && offload === intoOffload) {
         try {
           pipe.native = this.#port.pipeTo?.(engine.#port);
         } catch (error) {
@@ -628,6 +689,9 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       stats.rxFrames += receivedFrames(out);
       stats.rxBytes += out.bytes;
     }
+    for (const [reason, count] of Object.entries(this.#port.osDrops?.() ?? {})) {
+      if (count > 0) stats.drops[reason] = (stats.drops[reason] ?? 0) + count;
+    }
     for (const pipe of this.#inbound) {
       const piped = pipe.native?.counts();
       if (!piped) continue;
@@ -655,12 +719,21 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return this;
   }
 
-  close(): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
     if (this.#closePromise) return this.#closePromise;
+    const flushTimeout = options?.flushTimeout ?? DEFAULT_FLUSH_TIMEOUT;
+    if (typeof flushTimeout !== 'number' || !(flushTimeout >= 0) || flushTimeout === Infinity) {
+      return Promise.reject(
+        new TapError(
+          TapErrorCode.INVALID_ARGUMENT,
+          `close(): flushTimeout must be a finite number of ms ≥ 0, not ${String(flushTimeout)}`,
+        ),
+      );
+    }
     const error = new TapError(TapErrorCode.CLOSED, `device ${this.name} was closed`);
     this.#end(error);
     this.#closePromise = Promise.resolve()
-      .then(() => this.#port.close())
+      .then(() => this.#port.close({ flushTimeout }))
       .finally(() => this.#emitEnd(undefined));
     return this.#closePromise;
   }

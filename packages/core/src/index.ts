@@ -6,6 +6,7 @@
  */
 export * from './errors.js';
 export type * from './types.js';
+export { VNET_HEADER_LENGTH } from './types.js';
 export { createTapDevice, type EngineOptions } from './engine.js';
 export {
   resolveOpenOptions,

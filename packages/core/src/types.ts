@@ -19,7 +19,10 @@ export interface TapCapabilities {
   readonly maxMtu: number;
   /** Several queues (fds) on one device can be opened. */
   readonly multiQueue: boolean;
-  /** TSO/GSO super-frames with offload metadata can be passed (opt-in mode). */
+  /**
+   * TSO/GSO super-frames with offload metadata can be passed (opt-in mode): every frame read
+   * and written then starts with a {@link VNET_HEADER_LENGTH}-byte virtio-net header.
+   */
   readonly offload: boolean;
   /** {@link TapDevice.multicastGroups} reports the groups the OS joined on the device. */
   readonly multicastGroups: boolean;
@@ -108,6 +111,12 @@ export interface TapBackend<O extends TapOpenOptions = TapOpenOptions> {
 }
 
 /** Options for {@link TapDevice.read}. */
+/** Options for {@link TapDevice.close}. */
+export interface CloseOptions {
+  /** How long, in ms, close() waits for accepted frames to be sent. Default 2000; 0: none. */
+  readonly flushTimeout?: number;
+}
+
 export interface ReadOptions {
   signal?: AbortSignal;
 }
@@ -192,10 +201,15 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
    * reason such as linux-tap's `interfaceDown`); for a destination that is not one of tapkit's
    * own devices, in this device's `drops` as `pipeTxError`.
    *
+   * Frames are converted between framings: piped from a plain device into one in offload mode
+   * (`capabilities.offload`), each gets a zero virtio-net header (a frame with its checksums
+   * complete). The other way round is refused: an offload-mode frame is a header and often a
+   * TSO/GSO super-frame, which a plain device cannot carry (open both in offload mode, or neither).
+   *
    * Resolves when either device is closed by the user. Rejects with `ERR_TAP_ABORTED` when the
    * signal aborts, with the device's error when either device is gone, with `ERR_TAP_BUSY` when
    * this device is piping already, and with `ERR_TAP_INVALID_ARGUMENT` for a destination that is
-   * not a TapDevice or is this device.
+   * not a TapDevice, is this device, or is a plain device while this one is in offload mode.
    */
   pipeTo(destination: TapDevice, options?: PipeOptions): Promise<void>;
 
@@ -209,8 +223,12 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
   /** Undoes {@link TapDevice.unref}. */
   ref(): this;
 
-  /** Closes the device. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Closes the device. Idempotent. Frames `write()` accepted that the OS has not taken yet (held
+   * back by backpressure) are flushed first, for up to `options.flushTimeout` ms; any still unsent
+   * then are dropped and counted in `stats().drops.closeUnsent`, never lost silently.
+   */
+  close(options?: CloseOptions): Promise<void>;
 
   on<E extends keyof TapDeviceEvents>(event: E, listener: (...args: TapDeviceEvents[E]) => void): this;
   once<E extends keyof TapDeviceEvents>(event: E, listener: (...args: TapDeviceEvents[E]) => void): this;
@@ -230,6 +248,12 @@ export interface PortSink {
   writable(): void;
   /** Frames the port dropped, by reason (shim: `nonIp`, `unknownMac`…). */
   dropped(reason: string, count?: number): void;
+  /**
+   * Frames of the write in progress (inside the port's `write`/`writeBatch`) that the port did
+   * not send, and does not throw for: dropped and counted under `reason`, and not counted as sent
+   * (`txFrames`, `txBytes`). Outside a write, the same as {@link dropped}.
+   */
+  notSent(reason: string, frames: number, bytes: number): void;
   /** The device went away (interface deleted, port disconnected). The engine closes the device. */
   gone(error: TapError): void;
   /** A non-fatal asynchronous error (e.g. a queued write the OS refused). */
@@ -266,11 +290,20 @@ export interface TapPort {
   resume?(): void;
   /** Multicast groups joined on the device (MAC strings). Optional. */
   multicastGroups?(): Promise<string[]>;
+  /**
+   * Drops the OS counted on its side of the device since it was opened, by reason: reported in
+   * {@link TapDevice.stats} with the engine's own. Optional; must be cheap and never throw.
+   */
+  osDrops?(): Readonly<Record<string, number>>;
   /** Let the process exit while open / undo it. Optional. */
   unref?(): void;
   ref?(): void;
-  /** Release every OS resource. Called once; must not throw for an already-gone device. */
-  close(): Promise<void> | void;
+  /**
+   * Release every OS resource. Called once; must not throw for an already-gone device. Frames
+   * accepted but not yet sent go first, for up to `options.flushTimeout` ms; the rest are reported
+   * to the sink as `closeUnsent` drops.
+   */
+  close(options?: { readonly flushTimeout: number }): Promise<void> | void;
   /**
    * Forward every frame this port receives straight to `destination` (another open port) instead
    * of to the sink, until the returned pipe is stopped. Returns undefined when this port cannot
@@ -298,3 +331,6 @@ export interface PipeCounts {
   /** Drops to add to the destination's stats, by reason. */
   readonly drops: Readonly<Record<string, number>>;
 }
+
+/** Bytes of the virtio-net header in front of each frame of a device in offload mode. */
+export const VNET_HEADER_LENGTH = 12;

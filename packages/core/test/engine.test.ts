@@ -151,12 +151,24 @@ describe('engine: writing', () => {
     await device.drain();
   });
 
-  it('counts a write the port refuses and passes its error on; the device keeps working', () => {
+  it('counts a write the port fails (not one it refuses for the frame) and passes its error on; the device keeps working', () => {
     const { port, device } = open();
     port.write = () => {
       throw new TapError(TapErrorCode.SYSTEM, 'refused');
     };
     expect(thrownCode(() => device.write(frame(1)))).toBe(TapErrorCode.SYSTEM);
+    expect(device.stats()).toMatchObject({ txFrames: 0, drops: { txError: 1 } });
+    // Refused for the frame itself (a port's own checks, as offload mode's): thrown, not counted.
+    for (const refusal of [
+      TapErrorCode.FRAME_TOO_SHORT,
+      TapErrorCode.FRAME_TOO_LARGE,
+      TapErrorCode.INVALID_ARGUMENT,
+    ]) {
+      port.write = () => {
+        throw new TapError(refusal, 'bad frame');
+      };
+      expect(thrownCode(() => device.write(frame(1)))).toBe(refusal);
+    }
     expect(device.stats()).toMatchObject({ txFrames: 0, drops: { txError: 1 } });
     port.write = FakePort.prototype.write.bind(port);
     expect(device.write(frame(2))).toBe(true);
@@ -224,6 +236,25 @@ describe('engine: closing', () => {
     port.sink.gone(new TapError(TapErrorCode.DEVICE_GONE, 'gone'));
     await device.close();
     expect(device.closed).toBe(true);
+  });
+
+  it('gives the port the flush timeout (2 s by default) and counts what it could not send', async () => {
+    const { port, device } = open();
+    const asked: unknown[] = [];
+    port.close = (options?: { flushTimeout: number }) => {
+      asked.push(options?.flushTimeout);
+      port.sink.dropped('closeUnsent', 3); // frames the OS never took
+    };
+    expect(await code(device.close({ flushTimeout: -1 }))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    expect(await code(device.close({ flushTimeout: Infinity }))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    expect(device.closed).toBe(false); // a refused close() changes nothing
+    await device.close({ flushTimeout: 50 });
+    expect(asked).toEqual([50]);
+    expect(device.stats().drops).toEqual({ closeUnsent: 3 });
+    const other = open();
+    other.port.close = (options?: { flushTimeout: number }) => void asked.push(options?.flushTimeout);
+    await other.device.close();
+    expect(asked).toEqual([50, 2000]);
   });
 
   it('reports drops from the port by reason', () => {

@@ -2,7 +2,7 @@ import { EventEmitter, getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { TapError, TapErrorCode } from '../src/errors.js';
 import type { Frame, TapDevice, TapPort } from '../src/types.js';
-import { FakePipe, FakePort, code, frame, open } from './fake-port.js';
+import { FakePipe, FakePort, capabilities, code, frame, open } from './fake-port.js';
 
 /** A source and a destination device on fake ports that share one call log. */
 function devices(options: { destinationMtu?: number; rxQueueFrames?: number } = {}) {
@@ -51,6 +51,55 @@ class ForeignDevice extends EventEmitter {
     return Promise.resolve();
   }
 }
+
+/** A port in offload mode: its frames are a 12-byte virtio-net header, then the Ethernet frame. */
+class OffloadPort extends FakePort {
+  override readonly capabilities = { ...capabilities, offload: true };
+}
+
+describe('engine: pipeTo between framings', () => {
+  it('gives frames piped from a plain device into an offload one a zero virtio-net header, in JS', async () => {
+    const plain = open(8, new FakePort('plain'));
+    const offload = open(8, new OffloadPort('offload'));
+    let asked = 0;
+    plain.port.pipeTo = () => {
+      asked++;
+      return undefined;
+    };
+    const piping = plain.device.pipeTo(offload.device);
+    const sent = frame(7, 60);
+    plain.port.sink.receive([sent]);
+    const [written] = offload.port.written;
+    expect(written).toHaveLength(12 + 60);
+    expect([...written!.subarray(0, 12)]).toEqual(new Array(12).fill(0));
+    expect(written!.subarray(12)).toEqual(sent);
+    expect(asked).toBe(0); // a native pipe would pass frames as they are
+    expect(offload.device.stats()).toMatchObject({ txFrames: 1, txBytes: 72 });
+    await plain.device.close();
+    await piping;
+  });
+
+  it('refuses to pipe an offload device into a plain one (its header would go on the wire): ERR_TAP_INVALID_ARGUMENT', async () => {
+    const offload = open(8, new OffloadPort('offload'));
+    const plain = open(8, new FakePort('plain'));
+    const foreign = new ForeignDevice() as unknown as TapDevice;
+    for (const destination of [plain.device, foreign]) {
+      const error = await offload.device.pipeTo(destination).catch((e: unknown) => e as TapError);
+      expect(error).toMatchObject({ code: TapErrorCode.INVALID_ARGUMENT });
+      expect((error as TapError).message).toMatch(/offload mode/);
+    }
+    // Nothing was started: the device reads as before, and can pipe into an offload device.
+    offload.port.sink.receive([frame(1)]);
+    expect((await offload.device.read())[14]).toBe(1);
+    const other = open(8, new OffloadPort('offload2'));
+    const piping = offload.device.pipeTo(other.device);
+    offload.port.sink.receive([frame(2)]);
+    expect(seqs(other.port.written)).toEqual([2]);
+    await offload.device.close();
+    await piping;
+    await plain.device.close();
+  });
+});
 
 describe('engine: pipeTo, forwarding in JavaScript', () => {
   it('forwards queued frames first, then each received batch whole; counts rx on the source, tx on the destination', async () => {

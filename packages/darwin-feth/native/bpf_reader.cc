@@ -209,7 +209,11 @@ void BpfReader::UnrefLoop(const Napi::CallbackInfo& info) {
 
 void BpfReader::Close(const Napi::CallbackInfo& info) {
   ReleaseOsResources();
+  // Everything JS lent the reader goes too: the callbacks close over the port that holds this
+  // wrapper, and kept (strong references) they made every closed device a GC root.
   batch_.reset();
+  onRead_.Reset();
+  onError_.Reset();
   if (held_) {
     held_ = false;
     Unref();

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TapErrorCode, type TapDevice } from '@tapkit/core';
@@ -242,5 +242,45 @@ describe('listTapkitInterfaces', () => {
     });
     expect(own.mac).toBe([...device.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'));
     expect(s.kernel.calls.filter((c) => c.startsWith('destroy'))).toEqual([]); // listing changes nothing
+  });
+});
+
+describe('trusting only its own records', () => {
+  it('acts on no record others could have written, nor one behind a link: reported, their interfaces kept', async () => {
+    const s = sim();
+    leave(s, 12); // a stale pair of its own: still cleaned up
+    leave(s, 13);
+    leave(s, 14);
+    const dir = join(s.runtime.dir, 'darwin-feth');
+    chmodSync(join(dir, 'feth10013.json'), 0o666); // anyone could have written it
+    renameSync(join(dir, 'feth10014.json'), join(s.runtime.dir, 'planted.json'));
+    symlinkSync(join(s.runtime.dir, 'planted.json'), join(dir, 'feth10014.json'));
+    const report = await cleanupStalePairs({ system: s.kernel, runtimeDir: s.runtime.dir });
+    expect(s.kernel.calls).toEqual(['destroy feth20012', 'destroy feth10012']);
+    expect(s.kernel.feths()).toEqual(
+      expect.arrayContaining(['feth10013', 'feth20013', 'feth10014', 'feth20014']),
+    );
+    expect(report.unreadable.map((u) => [u.file.slice(dir.length + 1), u.problem])).toEqual([
+      ['feth10013.json', 'not trusted: it is writable by others (mode 666)'],
+      ['feth10014.json', 'not trusted: it is a symbolic link'],
+    ]);
+  });
+
+  it('refuses a runtime directory others can write to, or one behind a link: ERR_TAP_INVALID_OPTION, nothing touched', async () => {
+    const s = sim();
+    leave(s, 15);
+    const cleanup = () => cleanupStalePairs({ system: s.kernel, runtimeDir: s.runtime.dir });
+    chmodSync(s.runtime.dir, 0o777);
+    await expect(cleanup()).rejects.toMatchObject({ code: TapErrorCode.INVALID_OPTION });
+    const refused = await s.open().catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: TapErrorCode.INVALID_OPTION });
+    expect((refused as Error).message).toMatch(/writable by others \(mode 777\)/);
+    chmodSync(s.runtime.dir, 0o755);
+    const dir = join(s.runtime.dir, 'darwin-feth');
+    renameSync(dir, join(s.runtime.dir, 'elsewhere'));
+    symlinkSync(join(s.runtime.dir, 'elsewhere'), dir);
+    await expect(cleanup()).rejects.toMatchObject({ code: TapErrorCode.INVALID_OPTION });
+    expect(s.kernel.calls).toEqual([]);
+    expect(s.kernel.feths()).toEqual(expect.arrayContaining(['feth10015', 'feth20015']));
   });
 });

@@ -222,7 +222,14 @@ Napi::Value UtunHandle::GetName(const Napi::CallbackInfo& info) { return Napi::S
 void UtunHandle::Close(const Napi::CallbackInfo& info) {
   if (closed_ && !openRef_) return;
   ReleaseOsResources();
+  // Everything JS lent the handle goes too: the callbacks close over the port that holds this
+  // wrapper, and kept (strong references) they made every closed device a GC root.
   DropSlab();
+  onRead_.Reset();
+  onDrain_.Reset();
+  onError_.Reset();
+  offsetsRef_.Reset();
+  offsets_ = nullptr;
   if (openRef_) {
     openRef_ = false;
     Unref();

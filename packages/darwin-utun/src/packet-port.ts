@@ -19,6 +19,8 @@ export interface PacketSink {
   writable(): void;
   /** Packets the port dropped, by reason. */
   dropped(reason: string, count?: number): void;
+  /** Packets of the write in progress the port did not send: see core's `PortSink.notSent`. */
+  notSent(reason: string, packets: number, bytes: number): void;
   /** The device went away. */
   gone(error: TapError): void;
   /** A non-fatal asynchronous error (e.g. a queued write the OS refused). */

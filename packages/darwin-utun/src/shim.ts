@@ -222,6 +222,8 @@ export class L2Shim implements TapPort {
       receive: (packets) => this.#receive(packets),
       writable: () => sink.writable(),
       dropped: (reason, count) => sink.dropped(reason, count),
+      // The user wrote each packet as a frame: behind a 14-byte Ethernet header (untagged).
+      notSent: (reason, packets, bytes) => sink.notSent(reason, packets, bytes + 14 * packets),
       gone: (error) => sink.gone(error),
       error: (error) => sink.error(error),
     };

@@ -100,6 +100,10 @@ export class RecordingSink implements PortSink {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + count);
   }
 
+  notSent(reason: string, count: number): void {
+    this.dropped(reason, count);
+  }
+
   gone(error: TapError): void {
     this.goneError = error;
   }

@@ -39,6 +39,7 @@ import {
 import { ADDON_PATH_VARIABLE, loadUtunAddon, type RawUtunAddon } from '../src/native.js';
 import { EthernetHost } from './host.js';
 import { hex, ip4, settle } from './helpers.js';
+import { expectNoLeak, runCycleFixture } from '@tapkit/test-support';
 
 const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
 /** The headers the backends share (errors.h, napi_config.h), as binding.gyp finds them. */
@@ -311,4 +312,14 @@ describe('the native addon over a datagram socketpair', () => {
       expect.objectContaining({ code: 'EBADF', syscall: 'write' }) as Error,
     );
   });
+
+  for (const mode of ['close', 'traffic']) {
+    itNative(`2,000 devices on UtunHandles (${mode}) leave no memory or fds behind`, async () => {
+      // In a child process under --expose-gc, through the backend (see test/fixtures/cycles.ts).
+      const fixture = fileURLToPath(new URL('./fixtures/cycles.ts', import.meta.url));
+      const figures = await runCycleFixture(fixture, ['native', '2000', mode, await addonFile()]);
+      expect(figures.cycles).toBe(2000);
+      expectNoLeak(figures);
+    });
+  }
 });

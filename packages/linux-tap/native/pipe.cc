@@ -55,10 +55,9 @@ bool PipeThread::Flush(PipeDirection* d) {
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       return false;
     } else if (errno == EIO) {
-      // The interface is down: dropped, as a NIC without link does; counted as sent (as
-      // linux-tap's writeBatch counts it), bytes included.
+      // The interface is down: dropped, as a NIC without link does; not sent (as linux-tap's
+      // writeBatch counts it).
       d->interfaceDown.fetch_add(1, std::memory_order_relaxed);
-      d->bytes.fetch_add(d->held, std::memory_order_relaxed);
     } else {
       d->refused.fetch_add(1, std::memory_order_relaxed);
     }

@@ -17,7 +17,7 @@ namespace tapkit {
 struct PipeDirection {
   struct Counts {
     double frames;         // frames written
-    double bytes;          // their bytes, and those of the frames refused with EIO
+    double bytes;          // their bytes
     double interfaceDown;  // frames `out` refused with EIO: its interface is down
     double refused;        // frames `out` refused otherwise
   };

@@ -319,14 +319,30 @@ Napi::Value TapHandle::GetOffloads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), offloads_);
 }
 
-void TapHandle::Close(const Napi::CallbackInfo& info) {
-  if (closed_ && !openRef_) return;
+// close(): the number of frames still queued (EAGAIN), which are dropped: the caller counts them.
+Napi::Value TapHandle::Close(const Napi::CallbackInfo& info) {
+  size_t unsent = queue_.size();
+  if (closed_ && !openRef_) return Napi::Number::New(info.Env(), 0);
   ReleaseOsResources();
-  DropSlab();
+  ReleaseJsReferences();
   if (openRef_) {
     openRef_ = false;
     Unref();
   }
+  return Napi::Number::New(info.Env(), static_cast<double>(unsent));
+}
+
+// Lets go of everything JS lent this handle. The callbacks are strong references, and they close
+// over the port that holds this handle's wrapper: kept after close, that cycle went through a
+// GC root, and no closed device (port, engine, slab) was ever freed. A closed handle calls no JS.
+void TapHandle::ReleaseJsReferences() {
+  DropSlab();
+  onRead_.Reset();
+  onDrain_.Reset();
+  onError_.Reset();
+  offsetsRef_.Reset();
+  offsets_ = nullptr;
+  spill_.reset();
 }
 
 // pipeTo(target): from now on, frames read here are written to `target` (another open
@@ -510,8 +526,10 @@ void TapHandle::ReadFrames(Napi::Env env) {
       struct iovec iov[2] = {{slabData_ + slabUsed_, room}, {spill_.get(), kSpillBytes}};
       n = readv(fd_, iov, 2);
     }
-    if (n < 0) {
-      int err = errno;
+    if (n <= 0) {
+      // 0 is the end of an adopted socket (its peer closed; a tap or tun read never returns 0):
+      // the fd's failure, reported once, rather than read as empty frames forever.
+      int err = n == 0 ? EPIPE : errno;
       if (err == EINTR) {
         budget++;
         continue;

@@ -50,7 +50,7 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void Pause(const Napi::CallbackInfo& info);
   void RefLoop(const Napi::CallbackInfo& info);
   void UnrefLoop(const Napi::CallbackInfo& info);
-  void Close(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnClosed(uv_handle_t* handle);
@@ -72,6 +72,7 @@ class TapHandle : public Napi::ObjectWrap<TapHandle> {
   void UpdatePoll();
   void UpdateLoopRef();
   void ReleaseOsResources();
+  void ReleaseJsReferences();
 
   napi_env env_;
   std::string name_;

@@ -89,8 +89,11 @@ export interface RawTapHandle {
   pause(): void;
   ref(): void;
   unref(): void;
-  /** Stops polling and closes the fd; idempotent, safe inside a callback. */
-  close(): void;
+  /**
+   * Stops polling and closes the fd; idempotent, safe inside a callback. Returns how many
+   * queued frames (held back by EAGAIN) it dropped.
+   */
+  close(): number;
 }
 
 /** What `getLink` reports. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
   TapError,
@@ -115,6 +115,26 @@ function checkQueues(queues: unknown): number {
   return queues;
 }
 
+/**
+ * The kernel's own drop counters of an interface (sysfs, this thread's network namespace), as
+ * the device sees them: `rxKernelDropped` are frames the OS had for the device and dropped (the
+ * kernel's `tx_dropped`: the queue to our fd was full), `txKernelDropped` frames written to it
+ * that the kernel dropped (its `rx_dropped` and `rx_frame_errors`). Undefined when the interface
+ * is not visible here (deleted, or moved to another namespace).
+ */
+function readKernelDrops(name: string): Record<string, number> | undefined {
+  const read = (counter: string): number =>
+    Number(readFileSync(`/sys/class/net/${name}/statistics/${counter}`, 'utf8'));
+  try {
+    return {
+      rxKernelDropped: read('tx_dropped'),
+      txKernelDropped: read('rx_dropped') + read('rx_frame_errors'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The queues of one device and everything they share. */
 class LinuxQueues {
   #name = '';
@@ -128,7 +148,14 @@ class LinuxQueues {
   readonly #handles: RawTapHandle[] = [];
   #sink: PortSink | undefined;
   #blocked = false;
+  /** Frames wait in the addon's queue (the kernel said EAGAIN): set by a write, cleared on drain. */
+  #queued = false;
+  /** Ends close()'s wait for that queue to empty. */
+  #flushed: (() => void) | undefined;
   #closed = false;
+  /** The kernel's drop counters when the device was opened, and as last seen: see osDrops(). */
+  #kernelDropsAtOpen: Record<string, number> = {};
+  #kernelDrops: Record<string, number> = {};
   /** writeSpans' (offset, length) pairs, grown as needed. */
   #spans = new Uint32Array(2 * BATCH_FRAMES);
 
@@ -166,8 +193,10 @@ class LinuxQueues {
       }
       this.#attached = attach;
       for (let i = 1; i < queues; i++) this.#openQueue(this.#name, true, false, undefined);
+      // An attached device has counted before: only what it counts from now on is ours.
+      this.#kernelDropsAtOpen = this.#kernelDrops = readKernelDrops(this.#name) ?? {};
     } catch (error) {
-      this.close();
+      this.#discard();
       if (attach) throw attachError(error, name);
       throw openError(error, `open ${this.#mode} device ${requested ?? ''}`.trimEnd());
     }
@@ -210,6 +239,8 @@ class LinuxQueues {
         this.#sink?.receive(frames);
       },
       onDrain: () => {
+        this.#queued = false;
+        this.#flushed?.();
         if (!this.#blocked) return;
         this.#blocked = false;
         this.#sink?.writable();
@@ -233,7 +264,7 @@ class LinuxQueues {
       try {
         action();
       } catch (error) {
-        this.close();
+        this.#discard();
         throw this.#attached ? attachError(error, name, what) : openError(error, `${what} on ${name}`);
       }
     };
@@ -248,7 +279,7 @@ class LinuxQueues {
         // an alias label of its own.
         const label = ipv4 === 0 ? name : `${name}:${ipv4}`;
         if (label.length > 15) {
-          this.close();
+          this.#discard();
           throw new TapError(
             TapErrorCode.INVALID_OPTION,
             `cannot add ${address.cidr} to ${name}: a second IPv4 address needs the label ${label}, longer than ` +
@@ -272,7 +303,8 @@ class LinuxQueues {
 
   #failed(error: RawSystemError): void {
     const sink = this.#sink;
-    if (this.#closed || sink === undefined) return;
+    // Closing, queued frames may still be flushed: their failures count.
+    if (sink === undefined || (this.#closed && error.syscall !== 'write')) return;
     if (error.syscall === 'write' && error.code === 'EIO') {
       sink.dropped('interfaceDown'); // see #writeFailed
       return;
@@ -289,13 +321,15 @@ class LinuxQueues {
 
   /**
    * A write the kernel refused. EIO means the interface is down: like a NIC whose link is
-   * down, the frames are dropped (counted as `interfaceDown`) and the write succeeds.
+   * down, the frames are dropped (counted as `interfaceDown`, not as sent) and the write succeeds.
    * Anything else is thrown; a vanished interface also ends the device.
    */
-  #writeFailed(error: unknown, frames: number): boolean {
+  #writeFailed(error: unknown, frames: readonly Frame[]): boolean {
     const sys = error as Partial<RawSystemError>;
     if (sys.code === 'EIO') {
-      this.#sink?.dropped('interfaceDown', frames - (sys.index ?? 0));
+      const dropped = frames.slice(sys.index ?? 0);
+      const bytes = dropped.reduce((sum, frame) => sum + frame.length, 0);
+      this.#sink?.notSent('interfaceDown', dropped.length, bytes);
       return true;
     }
     if (sys.code === 'EINVAL') {
@@ -312,6 +346,7 @@ class LinuxQueues {
   }
 
   #accepted(queued: number): boolean {
+    this.#queued = queued > 0;
     if (queued < WRITE_HIGH_WATER) return true;
     this.#blocked = true;
     return false;
@@ -322,8 +357,27 @@ class LinuxQueues {
     for (const handle of this.#handles) handle.resume();
   }
 
-  /** Offload mode: a frame is at least a virtio-net header and an Ethernet header. */
-  #checkLength(frame: Frame): void {
+  /**
+   * What the engine checks of a tap's frames, a tun's packets get here: a Uint8Array of at most
+   * the MTU. In offload mode a frame is at least a virtio-net header and an Ethernet header.
+   */
+  #check(frame: Frame): void {
+    if (this.#mode === 'tun') {
+      if (!(frame instanceof Uint8Array)) {
+        throw new TapError(
+          TapErrorCode.INVALID_ARGUMENT,
+          `a packet must be a Uint8Array or Buffer, not ${typeof frame}`,
+          { backend: BACKEND },
+        );
+      }
+      if (frame.length > this.mtu) {
+        throw new TapError(
+          TapErrorCode.FRAME_TOO_LARGE,
+          `packet of ${frame.length} bytes exceeds ${this.#name}'s MTU of ${this.mtu}`,
+          { backend: BACKEND },
+        );
+      }
+    }
     if (frame.length < this.#minFrame) {
       throw new TapError(
         TapErrorCode.FRAME_TOO_SHORT,
@@ -336,24 +390,24 @@ class LinuxQueues {
 
   write(frame: Frame): boolean {
     if (this.#closed) throw closedError(this.#name);
-    if (this.offload) this.#checkLength(frame);
+    this.#check(frame);
     let queued: number;
     try {
       queued = this.#handles[0]!.write(frame);
     } catch (error) {
-      return this.#writeFailed(error, 1);
+      return this.#writeFailed(error, [frame]);
     }
     return this.#accepted(queued);
   }
 
   writeBatch(frames: readonly Frame[]): boolean {
     if (this.#closed) throw closedError(this.#name);
-    if (this.offload) for (const frame of frames) this.#checkLength(frame);
+    for (const frame of frames) this.#check(frame);
     let queued: number;
     try {
       queued = this.#writeFrames(frames);
     } catch (error) {
-      return this.#writeFailed(error, frames.length);
+      return this.#writeFailed(error, frames);
     }
     return this.#accepted(queued);
   }
@@ -411,12 +465,12 @@ class LinuxQueues {
         const total = [0, 0, 0, 0];
         for (const handle of sources) handle.pipeCounts!().forEach((n, i) => (total[i]! += n));
         const [written = 0, bytes = 0, interfaceDown = 0, refused = 0] = total;
-        // As writeBatch() counts them: a frame refused with EIO (the interface is down) was
-        // sent and dropped; one refused otherwise was not sent.
+        // As writeBatch() counts them: a frame refused (with EIO: the interface is down) was not
+        // sent, and is counted as a drop.
         const drops: Record<string, number> = {};
         if (interfaceDown > 0) drops.interfaceDown = interfaceDown;
         if (refused > 0) drops.txError = refused;
-        return { frames: written + interfaceDown, bytes, refused, drops };
+        return { frames: written, bytes, refused: refused + interfaceDown, drops };
       },
       stop: () => {
         if (stopped) return;
@@ -424,6 +478,16 @@ class LinuxQueues {
         if (!this.#closed) for (const handle of sources) handle.pipeTo!(null);
       },
     };
+  }
+
+  /** The kernel's drops on its side of the device since it was opened (see readKernelDrops). */
+  osDrops(): Record<string, number> {
+    if (!this.#closed) this.#kernelDrops = readKernelDrops(this.#name) ?? this.#kernelDrops;
+    const drops: Record<string, number> = {};
+    for (const [reason, count] of Object.entries(this.#kernelDrops)) {
+      drops[reason] = count - (this.#kernelDropsAtOpen[reason] ?? 0);
+    }
+    return drops;
   }
 
   pause(): void {
@@ -444,12 +508,35 @@ class LinuxQueues {
 
   /**
    * Closes every queue; the kernel deletes the device with the last one unless it is
-   * persistent (an attached device stays).
+   * persistent (an attached device stays). Frames the kernel has not taken yet (EAGAIN) are
+   * sent first, for up to `flushTimeout` ms (default 0: none); the rest are counted as
+   * `closeUnsent` drops.
    */
-  close(): void {
+  close(options?: { readonly flushTimeout: number }): Promise<void> | void {
+    const timeout = options?.flushTimeout ?? 0;
+    if (this.#closed || !this.#queued || timeout === 0) return this.#discard();
+    this.#closed = true;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeout);
+      this.#flushed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).then(() => this.#release());
+  }
+
+  /** Closes at once, without flushing (a device that failed to open, or has nothing queued). */
+  #discard(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const handle of this.#handles) handle.close();
+    this.#release();
+  }
+
+  #release(): void {
+    this.#kernelDrops = readKernelDrops(this.#name) ?? this.#kernelDrops; // the last word
+    let unsent = 0;
+    for (const handle of this.#handles) unsent += handle.close();
+    if (unsent > 0) this.#sink?.dropped('closeUnsent', unsent);
   }
 
   get closed(): boolean {
@@ -603,8 +690,8 @@ export interface LinuxTunPort {
   resume(): void;
   unref(): void;
   ref(): void;
-  /** Closes the device; idempotent. */
-  close(): void;
+  /** Closes the device; idempotent. Queued packets are flushed first, as {@link TapPort.close} says. */
+  close(options?: { readonly flushTimeout: number }): Promise<void> | void;
   readonly closed: boolean;
 }
 

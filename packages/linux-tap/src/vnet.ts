@@ -16,10 +16,10 @@
  *
  * @module
  */
-import { TapError, TapErrorCode } from '@tapkit/core';
+import { TapError, TapErrorCode, VNET_HEADER_LENGTH } from '@tapkit/core';
 
 /** Bytes of the virtio-net header in front of each frame in offload mode. */
-export const VNET_HEADER_LENGTH = 12;
+export { VNET_HEADER_LENGTH };
 
 /** `flags` bits. */
 export const VnetFlags = {

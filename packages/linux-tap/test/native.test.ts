@@ -152,6 +152,24 @@ describe('TapHandle data path (socketpair)', () => {
     }
   });
 
+  it('close() drops what is still queued and says how many: every frame is accounted for', async () => {
+    const [a, b] = pair();
+    try {
+      const total = 3000;
+      for (let i = 0; i < total; i++) a.handle.write(frame(i, 1000));
+      const unsent = a.handle.close();
+      expect(unsent).toBeGreaterThan(0); // the peer read nothing: the socket filled up
+      expect(a.handle.close()).toBe(0);
+      b.handle.resume();
+      await waitFor(() => b.errors.length > 0, 10_000, 'the end of the socket');
+      expect(b.frames.length).toBe(total - unsent);
+      expect(b.errors.map((e) => [e.code, e.syscall])).toEqual([['EPIPE', 'read']]);
+      b.frames.forEach((f, i) => checkFrame(f, i, 1000));
+    } finally {
+      b.handle.close();
+    }
+  });
+
   it('pause stops delivery and resume restarts it', async () => {
     const [a, b] = pair();
     try {

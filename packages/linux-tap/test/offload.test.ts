@@ -12,6 +12,7 @@ import {
   VnetGso,
   linuxTap,
   parseVnetHeader,
+  vnetPayload,
   withVnetHeader,
   type LinuxTapOptions,
 } from '../src/index.js';
@@ -22,6 +23,7 @@ import {
   itPrivileged,
   moveInto,
   onCleanup,
+  run,
   tsoEnabled,
   uniqueName,
   useCleanup,
@@ -59,6 +61,8 @@ describe('linux-tap: offload mode', () => {
       TapErrorCode.FRAME_TOO_SHORT,
     );
     await expectTapError(() => dev.writeBatch([plain(60), new Uint8Array(20)]), TapErrorCode.FRAME_TOO_SHORT);
+    // Refused for the frame itself: thrown, not also counted as a drop (as in plain mode).
+    expect(dev.stats().drops.txError).toBeUndefined();
     // Up in a namespace, the kernel reads the header: one it cannot use is refused, and the
     // device goes on.
     await moveInto(ns, dev.name, '10.200.9.1/24');
@@ -129,5 +133,40 @@ describe('linux-tap: offload mode', () => {
       console.log(`offload relay: ${seen.frames} frames, the longest ${seen.longest} bytes`);
     },
     90_000,
+  );
+
+  itPrivileged(
+    'pipes a plain device into an offload one (a zero header added); refuses the other way',
+    async () => {
+      const [nsA, nsB] = [await createNetns(), await createNetns()];
+      const a = await linuxTap.open({ name: uniqueName() });
+      onCleanup(() => a.close());
+      const b = await open();
+      const refused = await expectTapError(() => b.pipeTo(a), TapErrorCode.INVALID_ARGUMENT);
+      expect(refused.message).toMatch(/offload mode/);
+      // a → b by the pipe (header added); b → a by hand, without the header (ARP and ping are never
+      // super-frames, and carry their checksums whole).
+      const piping = a.pipeTo(b);
+      b.on('frame', (frame: Frame) => a.write(vnetPayload(frame)));
+      await moveInto(nsA, a.name, '10.200.11.1/24');
+      await moveInto(nsB, b.name, '10.200.11.2/24');
+      const out = await run('ip', [
+        'netns',
+        'exec',
+        nsA.name,
+        'ping',
+        '-c',
+        '3',
+        '-i',
+        '0.2',
+        '-W',
+        '2',
+        '10.200.11.2',
+      ]);
+      expect(out).toMatch(/3 received/);
+      expect(b.stats().txFrames).toBeGreaterThanOrEqual(4); // ARP and 3 echo requests, through the pipe
+      await a.close();
+      await piping;
+    },
   );
 });

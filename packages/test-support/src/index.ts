@@ -5,7 +5,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { CYCLE_ENV, CYCLE_NODE_ARGS, type CycleFigures } from './cycles.js';
+
+export type { CycleFigures } from './cycles.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -209,4 +212,58 @@ export function seededRandom(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
   };
+}
+
+/**
+ * Runs a fixture that measures cycles with `measureCycles` (from `@tapkit/test-support/cycles`)
+ * in a node set up for it (through tsx; in `ns` when given) and returns its figures: the last
+ * line it prints.
+ */
+export async function runCycleFixture(
+  file: string,
+  args: readonly string[],
+  ns?: Netns,
+  timeoutMs = 280_000,
+): Promise<CycleFigures> {
+  const env = Object.entries(CYCLE_ENV).map(([key, value]) => `${key}=${value}`);
+  const command = [...env, process.execPath, ...CYCLE_NODE_ARGS, '--import', 'tsx', file, ...args];
+  const out =
+    ns === undefined ? await run('env', command, timeoutMs) : await ns.exec('env', command, timeoutMs);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as CycleFigures;
+}
+
+/**
+ * What "no leak" means in tapkit's leak tests, per cycle after GC: the heap grows by less than
+ * 1 KiB (the fine measure), RSS by less than 8 KiB (32 KiB for runs under 1,000 cycles, whose
+ * second half is too short to measure RSS finer: it moves by megabytes on its own), and the fd
+ * count is back where it was. A device kept alive after close costs 5 KB of heap and 20 KB to
+ * 125 KB of RSS: every such leak fails.
+ */
+export function expectNoLeak(figures: CycleFigures): void {
+  const { mode } = figures;
+  expect(figures.fdsAfter, `${mode}: fds`).toBe(figures.fdsBefore);
+  expect(figures.heapPerCycle, `${mode}: heap growth per cycle`).toBeLessThan(1024);
+  expect(figures.rssPerCycle, `${mode}: RSS growth per cycle`).toBeLessThan(
+    figures.cycles >= 1000 ? 8192 : 32768,
+  );
+}
+
+/**
+ * A leak test per mode: `cycles` cycles of `fixture` (which measures with measureCycles; run by
+ * runCycleFixture with `args`, then the cycle count and the mode) leave no leak (expectNoLeak).
+ */
+export function itLeaksNothing(
+  fixture: string,
+  what: string,
+  cycles: number,
+  modes: readonly string[],
+  args: readonly string[] = [],
+): void {
+  for (const mode of modes) {
+    it(`${cycles.toLocaleString('en')} ${what} (${mode}) leave no memory or fds behind`, async () => {
+      const figures = await runCycleFixture(fixture, [...args, String(cycles), mode]);
+      expect(figures.cycles).toBe(cycles);
+      expectNoLeak(figures);
+    }, 120_000);
+  }
 }
