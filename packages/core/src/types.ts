@@ -204,7 +204,10 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
   /** Multicast groups the OS joined on this device, as MAC strings; `[]` where not supported. */
   multicastGroups(): Promise<string[]>;
 
-  /** Lets the process exit while the device is open (where the backend holds the event loop). */
+  /**
+   * Lets the process exit while the device is open. An open device holds the event loop (on
+   * every backend, the mock included) until it is closed or unref()ed.
+   */
   unref(): this;
   /** Undoes {@link TapDevice.unref}. */
   ref(): this;

@@ -12,6 +12,7 @@
  * @module
  */
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { isTapError, TapErrorCode, type TapErrorCodeValue } from '../errors.js';
 import { buildUdpFrame } from '../codec/frames.js';
 import { isMulticastMac } from '../codec/mac.js';
@@ -39,6 +40,41 @@ export interface ConformanceTarget {
   readonly receiveTimeoutMs?: number;
   /** Per-test timeout passed to `it`. Default 60000 ms. */
   readonly testTimeoutMs?: number;
+  /**
+   * An ES module (a `file:` URL or a package specifier) whose `open()` export opens one device
+   * of this backend in a fresh Node.js process, where the suite checks that an open device
+   * holds the event loop and an unref'd one does not. Without it that test is not defined.
+   */
+  readonly openModule?: string;
+}
+
+/**
+ * Runs a fresh Node.js process that opens a device with `openModule`'s `open()`, applies
+ * `calls` (`unref`, `ref`) and then waits for a frame with a 200 ms timeout (whose timer does not
+ * hold the event loop). Returns what it printed: the read's error code when the process lived
+ * to see the timeout, nothing when it exited first.
+ */
+function readWithTimeoutInChild(openModule: string, calls: readonly ('unref' | 'ref')[]): Promise<string> {
+  const code = [
+    `const { open } = await import(${JSON.stringify(openModule)});`,
+    'const device = await open();',
+    ...calls.map((call) => `device.${call}();`),
+    'device.read({ signal: AbortSignal.timeout(200) }).then(',
+    "  () => console.log('frame'),",
+    '  (error) => { console.log(error.code); return device.close(); },',
+    ');',
+  ].join('\n');
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', code],
+      { timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`the child process failed: ${error.message}\n${stderr}`));
+        else resolve(stdout.trim());
+      },
+    );
+  });
 }
 
 const MARKER = new TextEncoder().encode('TAPKITCF');
@@ -422,6 +458,24 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
       assert.equal(kept.closed, true);
       await expectCode(() => kept.read(), TapErrorCode.CLOSED);
     });
+
+    if (target.openModule !== undefined) {
+      const openModule = target.openModule;
+      it('holds the event loop while open, unless unref() was called', async () => {
+        const [held, unreffed, refAgain] = await Promise.all([
+          readWithTimeoutInChild(openModule, []),
+          readWithTimeoutInChild(openModule, ['unref']),
+          readWithTimeoutInChild(openModule, ['unref', 'ref']),
+        ]);
+        assert.equal(
+          held,
+          TapErrorCode.ABORTED,
+          'an open device keeps the process alive until the read times out',
+        );
+        assert.equal(unreffed, '', 'an unref()ed device lets the process exit');
+        assert.equal(refAgain, TapErrorCode.ABORTED, 'ref() undoes unref()');
+      });
+    }
 
     it('survives many open/close cycles', async () => {
       const cycles = target.cycles ?? 200;
