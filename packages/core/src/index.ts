@@ -12,6 +12,7 @@ export {
   checkInterfaceName,
   checkMtu,
   checkDeviceMac,
+  describeValue,
   parseCidr,
   MIN_MTU,
   MAX_MTU,

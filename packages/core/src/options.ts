@@ -39,15 +39,20 @@ export function checkInterfaceName(name: unknown): string {
   return name;
 }
 
-/** Checks an MTU against the absolute range and the backend's limits. */
+/**
+ * Checks an MTU: not an integer (`'1500'`, `1500.5`) is `ERR_TAP_INVALID_OPTION`; an integer
+ * outside the backend's range (which lies within 68–65535) is `ERR_TAP_MTU_UNSUPPORTED`.
+ */
 export function checkMtu(mtu: unknown, limits: MtuLimits): number {
-  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-    throw invalid(`invalid MTU ${String(mtu)}: it must be an integer from ${MIN_MTU} to ${MAX_MTU}`);
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu)) {
+    throw invalid(`invalid MTU: it must be an integer number of bytes, not ${describeValue(mtu)}`);
   }
-  if (mtu < limits.minMtu || mtu > limits.maxMtu) {
+  const min = Math.max(MIN_MTU, limits.minMtu);
+  const max = Math.min(MAX_MTU, limits.maxMtu);
+  if (mtu < min || mtu > max) {
     throw new TapError(
       TapErrorCode.MTU_UNSUPPORTED,
-      `MTU ${mtu} is outside what this backend can carry (${limits.minMtu}–${limits.maxMtu})`,
+      `MTU ${mtu} is outside what this backend can carry (${min}–${max})`,
     );
   }
   return mtu;
@@ -106,6 +111,27 @@ function describe(value: unknown): string {
 }
 
 /**
+ * A value as an error message should show it, with its type: `the string "1500"`, `the number
+ * 1500.5`, `null`, `an object`, `a Uint8Array of 5 bytes`.
+ */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (value instanceof Uint8Array) return `a ${value.constructor.name} of ${value.length} bytes`;
+  switch (typeof value) {
+    case 'string':
+      return `the string ${JSON.stringify(value)}`;
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+      return `the ${typeof value} ${String(value)}`;
+    case 'object':
+      return Array.isArray(value) ? 'an array' : 'an object';
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+/**
  * Validates and normalises the options every backend shares. Throws `ERR_TAP_INVALID_OPTION`
  * (or `ERR_TAP_MTU_UNSUPPORTED`) naming the bad option; touches nothing outside the process.
  */
@@ -125,7 +151,7 @@ export function resolveOpenOptions(
   const rxQueueFrames = o.rxQueueFrames ?? DEFAULT_RX_QUEUE_FRAMES;
   if (!Number.isInteger(rxQueueFrames) || rxQueueFrames < 1 || rxQueueFrames > MAX_RX_QUEUE_FRAMES) {
     throw invalid(
-      `rxQueueFrames must be an integer from 1 to ${MAX_RX_QUEUE_FRAMES}, not ${String(o.rxQueueFrames)}`,
+      `rxQueueFrames must be an integer from 1 to ${MAX_RX_QUEUE_FRAMES}, not ${describeValue(o.rxQueueFrames)}`,
     );
   }
   return Object.freeze({

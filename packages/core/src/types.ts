@@ -46,7 +46,10 @@ export interface TapOpenOptions {
   backend?: string | TapBackend;
   /** Interface name. 1–15 characters of `[A-Za-z0-9_.-]`; absent: the backend picks one. */
   name?: string;
-  /** MTU in bytes (68–65535, and within the backend's range). Default 1500. */
+  /**
+   * MTU in bytes, an integer within the backend's range (at most 68–65535): a non-integer is
+   * `ERR_TAP_INVALID_OPTION`, an integer out of range `ERR_TAP_MTU_UNSUPPORTED`. Default 1500.
+   */
   mtu?: number;
   /** MAC as `aa:bb:cc:dd:ee:ff` or 6 bytes; unicast. Default: random, locally administered. */
   mac?: string | Uint8Array;

@@ -11,6 +11,7 @@ import {
   TapErrorCode,
   checkInterfaceName,
   checkMtu,
+  describeValue,
   parseCidr,
   type Frame,
   type InterfaceAddress,
@@ -106,7 +107,7 @@ function checkQueues(queues: unknown): number {
   if (typeof queues !== 'number' || !Number.isInteger(queues) || queues < 1 || queues > MAX_QUEUES) {
     throw new TapError(
       TapErrorCode.INVALID_OPTION,
-      `queues must be an integer from 1 to ${MAX_QUEUES}, not ${typeof queues === 'number' ? queues : typeof queues}`,
+      `queues must be an integer from 1 to ${MAX_QUEUES}, not ${describeValue(queues)}`,
       {
         backend: BACKEND,
       },

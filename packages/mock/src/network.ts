@@ -7,6 +7,7 @@
  */
 import {
   definePortBackend,
+  describeValue,
   fromSystemError,
   isTapError,
   TapError,
@@ -61,9 +62,7 @@ function invalidOption(message: string): TapError {
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalidOption(
-      `${name} must be a positive integer, not ${typeof value === 'number' ? value : typeof value}`,
-    );
+    throw invalidOption(`${name} must be a positive integer, not ${describeValue(value)}`);
   }
   return value;
 }
@@ -103,6 +102,7 @@ export class MockNetwork implements AsyncDisposable {
     this.backend = definePortBackend<MockOpenOptions>({
       name: 'mock',
       limits: MOCK_CAPABILITIES,
+      options: ['network'],
       probe: () => Promise.resolve({ available: true }),
       openPort: (resolved, raw) => {
         if (raw.network !== undefined && raw.network !== this) {

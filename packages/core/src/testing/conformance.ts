@@ -442,10 +442,14 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
     });
 
     it('refuses invalid options before opening anything', async () => {
-      await expectCode(() => target.open({ mtu: 10 }), TapErrorCode.INVALID_OPTION);
+      await expectCode(() => target.open({ mtu: 10 }), TapErrorCode.MTU_UNSUPPORTED);
+      await expectCode(() => target.open({ mtu: '1500' as unknown as number }), TapErrorCode.INVALID_OPTION);
       await expectCode(() => target.open({ name: 'bad name!' }), TapErrorCode.INVALID_OPTION);
       await expectCode(() => target.open({ mac: '01:00:5e:00:00:01' }), TapErrorCode.INVALID_OPTION);
       await expectCode(() => target.open({ addresses: ['10.0.0.1'] }), TapErrorCode.INVALID_OPTION);
+      // A typo is not ignored: the device would open without what was asked for.
+      const typo = { adresses: ['10.0.0.1/24'] } as TapOpenOptions;
+      await expectCode(() => target.open(typo), TapErrorCode.UNSUPPORTED_OPTION);
     });
 
     it('closes through Symbol.asyncDispose', async () => {
