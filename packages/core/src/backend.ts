@@ -6,7 +6,7 @@
  * @module
  */
 import { TapError, TapErrorCode, isTapError } from './errors.js';
-import { createTapDevice } from './engine.js';
+import { abortError, createTapDevice } from './engine.js';
 import { resolveOpenOptions, type MtuLimits } from './options.js';
 import type {
   ProbeResult,
@@ -32,10 +32,6 @@ export interface PortBackendSpec<O extends TapOpenOptions> {
   openPort(options: ResolvedOpenOptions, raw: O): Promise<TapPort>;
 }
 
-function aborted(): TapError {
-  return new TapError(TapErrorCode.ABORTED, 'open was aborted');
-}
-
 /**
  * Makes a {@link TapBackend} from a port opener: options are validated before the port is
  * opened, the AbortSignal is honoured (a port opened after an abort is closed again), and the
@@ -49,11 +45,11 @@ export function definePortBackend<O extends TapOpenOptions>(spec: PortBackendSpe
       const resolved = resolveOpenOptions(options, spec.limits);
       checkOptionNames(options, spec.name, (spec.options ?? []) as readonly string[]);
       const signal = resolved.signal;
-      if (signal?.aborted) throw aborted();
+      if (signal?.aborted) throw abortError('open', signal);
       const port = await spec.openPort(resolved, options ?? ({} as O));
       if (signal?.aborted) {
         await port.close();
-        throw aborted();
+        throw abortError('open', signal);
       }
       return createTapDevice(port, { backend: spec.name, rxQueueFrames: resolved.rxQueueFrames });
     },
@@ -196,7 +192,7 @@ export async function openTap(
   options: TapOpenOptions = {},
   context: SelectionContext = {},
 ): Promise<TapDevice> {
-  if (options.signal?.aborted) throw aborted();
+  if (options.signal?.aborted) throw abortError('open', options.signal);
   const load = context.load ?? loadBackend;
   const { source, names } = backendCandidates(options, context);
   if (names.length === 0) {

@@ -63,8 +63,14 @@ interface Pipe {
   readonly settle: (error: TapError) => void;
 }
 
-function abortError(what: string): TapError {
-  return new TapError(TapErrorCode.ABORTED, `${what} was aborted`);
+/**
+ * The error of an operation its signal aborted: `cause` is the signal's reason (as Node's own
+ * APIs keep it), so a `TimeoutError` from `AbortSignal.timeout()` can be told from a user abort.
+ */
+export function abortError(what: string, signal: AbortSignal): TapError {
+  const reason: unknown = signal.reason;
+  const name = reason instanceof Error ? ` (${reason.name})` : '';
+  return new TapError(TapErrorCode.ABORTED, `${what} was aborted${name}`, { cause: reason });
 }
 
 /**
@@ -284,7 +290,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   #take(max: number, options: ReadOptions | undefined, what: string): Promise<Frame[]> {
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortError(what));
+    if (signal?.aborted) return Promise.reject(abortError(what, signal));
     if (this.#queued > 0) return Promise.resolve(this.#dequeue(max));
     if (this.#endError) return Promise.reject(this.#endError);
     return new Promise<Frame[]>((resolve, reject) => {
@@ -301,7 +307,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
         onAbort = () => {
           const at = this.#waiters.indexOf(waiter);
           if (at >= 0) this.#waiters.splice(at, 1);
-          reject(abortError(what));
+          reject(abortError(what, signal!));
         };
         signal.addEventListener('abort', onAbort, { once: true });
       }
@@ -489,7 +495,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       );
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortError('pipeTo()'));
+    if (signal?.aborted) return Promise.reject(abortError('pipeTo()', signal));
     if (this.#endError) return Promise.reject(this.#endError);
     const engine = #port in destination ? destination : undefined;
     if (destination.closed) {
@@ -499,7 +505,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      const onAbort = () => this.#endPipe(pipe, abortError('pipeTo()'));
+      const onAbort = () => this.#endPipe(pipe, abortError('pipeTo()', signal!));
       // Only a destination of another kind is watched through its events: an engine device
       // ends the pipes into it itself, synchronously, before its port is closed.
       const onClose = (error?: TapError) =>

@@ -77,6 +77,22 @@ describe('engine: receiving', () => {
     expect((await device.read())[14]).toBe(9);
   });
 
+  it("keeps the signal's reason as the abort error's cause: a timeout is told from a user abort", async () => {
+    const { device } = open();
+    const timedOut = await device.read({ signal: AbortSignal.timeout(1) }).catch((e: unknown) => e);
+    expect(timedOut).toMatchObject({ code: TapErrorCode.ABORTED, cause: { name: 'TimeoutError' } });
+    expect((timedOut as Error).message).toBe('read() was aborted (TimeoutError)');
+    const controller = new AbortController();
+    const pending = device.readBatch(4, { signal: controller.signal });
+    controller.abort('stop');
+    expect(await pending.catch((e: unknown) => e)).toMatchObject({
+      code: TapErrorCode.ABORTED,
+      cause: 'stop',
+    });
+    const user = await device.read({ signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect((user as Error).cause).toMatchObject({ name: 'AbortError' });
+  });
+
   it('iterates frames and batches, and ends iteration on close', async () => {
     const { port, device } = open();
     port.sink.receive([frame(1), frame(2)]);

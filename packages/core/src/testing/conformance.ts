@@ -156,6 +156,20 @@ async function expectCode(action: () => unknown, code: TapErrorCodeValue): Promi
   );
 }
 
+/** Expects an `ERR_TAP_ABORTED` whose cause is `cause`. */
+async function expectCause(action: () => unknown, cause: unknown): Promise<void> {
+  await assert.rejects(
+    async () => {
+      await action();
+    },
+    (error: unknown) => {
+      assert.ok(isTapError(error, TapErrorCode.ABORTED), `expected ERR_TAP_ABORTED, got ${String(error)}`);
+      assert.equal((error as Error).cause, cause);
+      return true;
+    },
+  );
+}
+
 /** Defines the conformance tests for one backend. */
 export function conformanceSuite(api: TestApi, target: ConformanceTarget): void {
   const timeout = target.receiveTimeoutMs ?? 5000;
@@ -344,10 +358,15 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         controller.abort();
         await expectCode(() => pending, TapErrorCode.ABORTED);
         await expectCode(() => b.read({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+        // The signal's reason is the error's cause: a timeout can be told from a user's abort.
+        const reason = new Error('user abort');
+        await expectCause(() => b.read({ signal: AbortSignal.abort(reason) }), reason);
         a.write(conformanceFrame(a, b, 9));
         assert.equal(conformanceSeq(await receiveMarked(b, timeout)), 9, 'an aborted read consumes no frame');
       });
       await expectCode(() => target.open({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+      const reason = new Error('user abort');
+      await expectCause(() => target.open({ signal: AbortSignal.abort(reason) }), reason);
     });
 
     it('pipes what it receives to another device, in order, counting it on both sides', async () => {
@@ -383,8 +402,9 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         const reading = receiveMarked(y1, 3 * timeout); // waits while the pipe runs
         x1.write(broadcastFrame(x1, 1));
         assert.equal(conformanceSeq(await receiveMarked(y2, timeout)), 1);
-        controller.abort();
-        await expectCode(() => piping, TapErrorCode.ABORTED);
+        const reason = new Error('stop piping');
+        controller.abort(reason);
+        await expectCause(() => piping, reason);
         assert.deepEqual(pipeListeners(x2), listenersBefore);
         x1.write(broadcastFrame(x1, 2));
         assert.equal(
