@@ -251,16 +251,18 @@ function asTapError(error: unknown, backend: string): TapError {
   return new TapError(TapErrorCode.SYSTEM, `${backend}: ${String(error)}`, { cause: error, backend });
 }
 
-/** A helper for backends' probe(): an unavailable result carrying a TapError. */
+/** A helper for backends' probe(): an unavailable result carrying a TapError (and what to do, when known). */
 export function unavailable(
   backend: string,
   code: TapError['code'],
   reason: string,
   cause?: unknown,
+  fix?: readonly string[],
 ): ProbeResult {
   return {
     available: false,
     reason,
+    ...(fix !== undefined && { fix }),
     error: new TapError(
       code,
       `${backend}: ${reason}`,

@@ -94,7 +94,13 @@ export interface InterfaceAddress {
 /** The result of {@link TapBackend.probe}. */
 export type ProbeResult =
   | { readonly available: true }
-  | { readonly available: false; readonly reason: string; readonly error: TapError };
+  | {
+      readonly available: false;
+      readonly reason: string;
+      readonly error: TapError;
+      /** What to do about it, where the backend knows better than the error code's general advice. */
+      readonly fix?: readonly string[];
+    };
 
 /**
  * A way of making TapDevices. Backends are plain objects; selection is by name or object.
