@@ -307,7 +307,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
         onAbort = () => {
           const at = this.#waiters.indexOf(waiter);
           if (at >= 0) this.#waiters.splice(at, 1);
-          reject(abortError(what, signal!));
+          reject(abortError(what, signal));
         };
         signal.addEventListener('abort', onAbort, { once: true });
       }
