@@ -312,25 +312,58 @@ export interface DecodedLayers {
   icmpv6Echo?: IcmpEcho;
   neighborSolicitation?: NeighborSolicitation;
   neighborAdvertisement?: NeighborAdvertisement;
-  /** Why decoding stopped early: an inner layer was malformed. The layers above it are set. */
+  /**
+   * Why decoding stopped early: an inner layer was malformed (its message names the layer, as
+   * {@link DecodedLayers.failedLayer} does). The layers outside it are set.
+   */
   error?: TapError;
+  /** The layer that did not decode, when `error` is set. */
+  failedLayer?: FrameLayer;
 }
+
+/** The layers {@link decodeFrame} knows, outermost first. */
+export type FrameLayer = 'ethernet' | 'arp' | 'ipv4' | 'ipv6' | 'udp' | 'icmp' | 'icmpv6';
 
 /**
  * A frame too short for an Ethernet header (or not bytes at all). Every layer is absent, so
  * `decodeFrame(f).arp` and the like can be read without narrowing first.
  */
-export type DecodeFailure = { eth: undefined; error: TapError } & {
-  [K in Exclude<keyof DecodedLayers, 'eth' | 'error'>]?: undefined;
+export type DecodeFailure = { eth: undefined; error: TapError; failedLayer: 'ethernet' } & {
+  [K in Exclude<keyof DecodedLayers, 'eth' | 'error' | 'failedLayer'>]?: undefined;
 };
 
 /** What {@link decodeFrame} returns: test `eth === undefined` to tell the two apart. */
 export type DecodedFrame = DecodedLayers | DecodeFailure;
 
-function asTapError(err: unknown): TapError {
-  if (isTapError(err)) return err;
-  // Parsers throw only TapErrors; this keeps decodeFrame's promise should one have a bug.
-  return new TapError(TapErrorCode.MALFORMED, `decodeFrame failed: ${String(err)}`, { cause: err });
+const LAYER_NAMES: Readonly<Record<FrameLayer, string>> = {
+  ethernet: 'Ethernet',
+  arp: 'ARP',
+  ipv4: 'IPv4',
+  ipv6: 'IPv6',
+  udp: 'UDP',
+  icmp: 'ICMP',
+  icmpv6: 'ICMPv6',
+};
+
+/** A parser's error as decodeFrame reports it: its code (`ERR_TAP_MALFORMED`), naming the layer. */
+function layerError(layer: FrameLayer, err: unknown): TapError {
+  // Parsers throw only TapErrors; a bug in one still gives a TapError here.
+  const code = isTapError(err) ? err.code : TapErrorCode.MALFORMED;
+  const why = isTapError(err) ? err.message : String(err);
+  return new TapError(code, `decodeFrame: the ${LAYER_NAMES[layer]} layer does not decode: ${why}`, {
+    cause: err,
+  });
+}
+
+/** Parses one layer, or records on `d` that it failed (and returns undefined). */
+function layer<T>(d: DecodedLayers, name: FrameLayer, parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    d.error = layerError(name, err);
+    d.failedLayer = name;
+    return undefined;
+  }
 }
 
 /**
@@ -344,45 +377,78 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
   try {
     eth = parseEthernet(frame);
   } catch (err) {
-    return { eth: undefined, error: asTapError(err) };
+    return { eth: undefined, error: layerError('ethernet', err), failedLayer: 'ethernet' };
   }
   const decoded: DecodedLayers = { eth };
-  try {
-    decodeNetwork(decoded, eth);
-  } catch (err) {
-    decoded.error = asTapError(err);
-  }
+  decodeNetwork(decoded, eth);
   return decoded;
+}
+
+function set<K extends keyof DecodedLayers>(
+  d: DecodedLayers,
+  key: K,
+  value: DecodedLayers[K] | undefined,
+): void {
+  if (value !== undefined) d[key] = value;
 }
 
 function decodeNetwork(d: DecodedLayers, eth: EthernetFrame): void {
   switch (eth.etherType) {
     case EtherType.ARP:
-      d.arp = parseArp(eth.payload);
+      set(
+        d,
+        'arp',
+        layer(d, 'arp', () => parseArp(eth.payload)),
+      );
       return;
     case EtherType.IPv4: {
-      const ip = (d.ipv4 = parseIPv4(eth.payload));
+      const ip = layer(d, 'ipv4', () => parseIPv4(eth.payload));
+      if (ip === undefined) return;
+      d.ipv4 = ip;
       // Only an unfragmented packet carries a whole upper-layer message.
       if (ip.fragmentOffset !== 0 || (ip.flags & IPv4Flags.MoreFragments) !== 0) return;
-      if (ip.protocol === IpProtocol.UDP) d.udp = parseUdp(ip.payload);
+      if (ip.protocol === IpProtocol.UDP)
+        set(
+          d,
+          'udp',
+          layer(d, 'udp', () => parseUdp(ip.payload)),
+        );
       else if (ip.protocol === IpProtocol.ICMP) {
-        d.icmp = parseIcmp(ip.payload);
-        const echo = parseIcmpEcho(ip.payload);
-        if (echo !== undefined) d.icmpEcho = echo;
+        set(
+          d,
+          'icmp',
+          layer(d, 'icmp', () => parseIcmp(ip.payload)),
+        );
+        if (d.icmp)
+          set(
+            d,
+            'icmpEcho',
+            layer(d, 'icmp', () => parseIcmpEcho(ip.payload)),
+          );
       }
       return;
     }
     case EtherType.IPv6: {
-      const ip = (d.ipv6 = parseIPv6(eth.payload));
-      if (ip.nextHeader === IpProtocol.UDP) d.udp = parseUdp(ip.payload);
-      else if (ip.nextHeader === IpProtocol.ICMPv6) decodeIcmpv6(d, ip.payload);
+      const ip = layer(d, 'ipv6', () => parseIPv6(eth.payload));
+      if (ip === undefined) return;
+      d.ipv6 = ip;
+      if (ip.nextHeader === IpProtocol.UDP)
+        set(
+          d,
+          'udp',
+          layer(d, 'udp', () => parseUdp(ip.payload)),
+        );
+      else if (ip.nextHeader === IpProtocol.ICMPv6) {
+        const msg = layer(d, 'icmpv6', () => parseIcmpv6(ip.payload));
+        if (msg !== undefined) layer(d, 'icmpv6', () => decodeIcmpv6(d, msg, ip.payload));
+      }
       return;
     }
   }
 }
 
-function decodeIcmpv6(d: DecodedLayers, bytes: Uint8Array): void {
-  const msg = (d.icmpv6 = parseIcmpv6(bytes));
+function decodeIcmpv6(d: DecodedLayers, msg: Icmpv6Message, bytes: Uint8Array): void {
+  d.icmpv6 = msg;
   switch (msg.type) {
     case Icmpv6Type.EchoRequest:
     case Icmpv6Type.EchoReply:

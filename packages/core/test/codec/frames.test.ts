@@ -278,12 +278,16 @@ describe('decodeFrame', () => {
     expect(isTapError(d.error, TapErrorCode.MALFORMED)).toBe(true);
     const notBytes = decodeFrame('nope' as unknown as Uint8Array);
     expect(isTapError(notBytes.error, TapErrorCode.INVALID_ARGUMENT)).toBe(true);
+    expect(d.failedLayer).toBe('ethernet');
+    expect(d.error!.message).toMatch(/^decodeFrame: the Ethernet layer does not decode: /);
   });
 
   it('keeps the outer layers when an inner one is malformed', () => {
     const truncatedIp = decode(KERNEL.icmpEchoRequest.subarray(0, 40));
     expect(truncatedIp.ipv4).toBeUndefined();
     expect(isTapError(truncatedIp.error, TapErrorCode.MALFORMED)).toBe(true);
+    expect(truncatedIp.failedLayer).toBe('ipv4');
+    expect(truncatedIp.error!.message).toMatch(/^decodeFrame: the IPv4 layer does not decode: /);
 
     const badUdp = buildUdpFrame({ srcMac: macA, dstMac: macB, ...ip4, srcPort: 1, dstPort: 2, payload });
     badUdp[14 + 20 + 5] = 200; // UDP length beyond the IP payload
@@ -291,6 +295,8 @@ describe('decodeFrame', () => {
     expect(d.ipv4).toBeDefined();
     expect(d.udp).toBeUndefined();
     expect(d.error?.code).toBe(TapErrorCode.MALFORMED);
+    expect(d.failedLayer).toBe('udp');
+    expect(d.error!.message).toContain('the UDP layer does not decode');
   });
 
   it('does not look inside IPv4 fragments', () => {
