@@ -6,7 +6,7 @@
  */
 export * from './errors.js';
 export type * from './types.js';
-export { createTapDevice, type EngineOptions } from './engine.js';
+export { abortError, createTapDevice, type EngineOptions } from './engine.js';
 export {
   resolveOpenOptions,
   checkInterfaceName,
