@@ -10,6 +10,7 @@ import { TapError, TapErrorCode } from './errors.js';
 import { EtherType } from './codec/ethernet.js';
 import type {
   Frame,
+  ReceivedFrame,
   PipeCounts,
   PipeOptions,
   PortPipe,
@@ -39,7 +40,7 @@ const VLAN_TAG = 4;
 interface Waiter {
   /** How many frames this reader takes: 1 for read(), up to max for readBatch(). */
   readonly max: number;
-  readonly resolve: (frames: Frame[]) => void;
+  readonly resolve: (frames: ReceivedFrame[]) => void;
   readonly reject: (error: TapError) => void;
   readonly cleanup: () => void;
 }
@@ -135,7 +136,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly #maxFrameLength: number | undefined;
 
   // Receive queue: frames from #head on are unread. Bounded by #capacity, see receive().
-  #queue: Frame[] = [];
+  #queue: ReceivedFrame[] = [];
   #head = 0;
   readonly #capacity: number;
   readonly #pausedBy = new Set<PauseReason>();
@@ -185,7 +186,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   // ---- PortSink: called by the port ----
 
-  receive(frames: Frame[]): void {
+  receive(frames: ReceivedFrame[]): void {
     if (this.#endError) return;
     const pipe = this.#pipe;
     if (pipe) {
@@ -272,11 +273,11 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   // ---- Reading ----
 
-  read(options?: ReadOptions): Promise<Frame> {
+  read(options?: ReadOptions): Promise<ReceivedFrame> {
     return this.#take(1, options, 'read()').then((frames) => frames[0]!);
   }
 
-  readBatch(max = Number.MAX_SAFE_INTEGER, options?: ReadOptions): Promise<Frame[]> {
+  readBatch(max = Number.MAX_SAFE_INTEGER, options?: ReadOptions): Promise<ReceivedFrame[]> {
     if (!Number.isInteger(max) || max < 1) {
       return Promise.reject(
         new TapError(
@@ -288,12 +289,12 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return this.#take(max, options, 'readBatch()');
   }
 
-  #take(max: number, options: ReadOptions | undefined, what: string): Promise<Frame[]> {
+  #take(max: number, options: ReadOptions | undefined, what: string): Promise<ReceivedFrame[]> {
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortError(what, signal));
     if (this.#queued > 0) return Promise.resolve(this.#dequeue(max));
     if (this.#endError) return Promise.reject(this.#endError);
-    return new Promise<Frame[]>((resolve, reject) => {
+    return new Promise<ReceivedFrame[]>((resolve, reject) => {
       let onAbort: (() => void) | undefined;
       const waiter: Waiter = {
         max,
@@ -319,7 +320,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return this.#queue.length - this.#head;
   }
 
-  #dequeue(max: number): Frame[] {
+  #dequeue(max: number): ReceivedFrame[] {
     const take = Math.min(max, this.#queued);
     const out = this.#queue.slice(this.#head, this.#head + take);
     this.#head += take;
@@ -341,15 +342,15 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
   }
 
-  frames(options?: ReadOptions): AsyncIterableIterator<Frame> {
+  frames(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame> {
     return this.#iterator((o) => this.read(o), options);
   }
 
-  batches(options?: ReadOptions): AsyncIterableIterator<Frame[]> {
+  batches(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame[]> {
     return this.#iterator((o) => this.readBatch(undefined, o), options);
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Frame> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<ReceivedFrame> {
     return this.frames();
   }
 

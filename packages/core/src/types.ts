@@ -7,8 +7,19 @@
  */
 import type { TapError } from './errors.js';
 
-/** A frame: a complete Ethernet frame, destination MAC first, no packet-info header, no FCS. */
+/**
+ * A frame: a complete Ethernet frame, destination MAC first, no packet-info header, no FCS.
+ * What you write may be any `Uint8Array` (a `Buffer` is one); what you read is a
+ * {@link ReceivedFrame}.
+ */
 export type Frame = Uint8Array;
+
+/**
+ * A frame a device received: a Node.js `Buffer` (so `frame.toString('hex')` and the like work,
+ * as with `dgram` and `net`), viewing memory the backend never reuses — no copy was made for
+ * it. Mind `byteOffset`: several frames may share one `ArrayBuffer`.
+ */
+export type ReceivedFrame = Buffer;
 
 /** What a device can do beyond the basic contract. */
 export interface TapCapabilities {
@@ -130,7 +141,7 @@ export interface PipeOptions {
 /** Events a TapDevice emits. */
 export interface TapDeviceEvents {
   /** A frame arrived. While any `frame` listener is attached, frames go to listeners, not the read queue. */
-  frame: [frame: Frame];
+  frame: [frame: ReceivedFrame];
   /** The write queue fell below its high-water mark after a `write()` returned false. */
   drain: [];
   /** The device closed; `error` is set when it closed because the device went away. */
@@ -155,7 +166,7 @@ export interface TapDeviceEvents {
  * `ERR_TAP_CLOSED` and iterators end; later writes throw `ERR_TAP_CLOSED`; closing again is a
  * no-op; no fd or interface is left behind.
  */
-export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
+export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable {
   /** The interface name the OS knows (or the mock port's name). */
   readonly name: string;
   /** The backend's name. */
@@ -169,13 +180,13 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
   readonly closed: boolean;
 
   /** The next received frame. Rejects with `ERR_TAP_CLOSED`, `ERR_TAP_DEVICE_GONE` or `ERR_TAP_ABORTED`. */
-  read(options?: ReadOptions): Promise<Frame>;
+  read(options?: ReadOptions): Promise<ReceivedFrame>;
   /** All frames queued now (at least one, at most `max`), waiting for one if none is. */
-  readBatch(max?: number, options?: ReadOptions): Promise<Frame[]>;
+  readBatch(max?: number, options?: ReadOptions): Promise<ReceivedFrame[]>;
   /** Async iteration over batches: the cheapest way to relay. Ends on close. */
-  batches(options?: ReadOptions): AsyncIterableIterator<Frame[]>;
+  batches(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame[]>;
   /** Async iteration over frames. Ends on close; throws if the device goes away. */
-  frames(options?: ReadOptions): AsyncIterableIterator<Frame>;
+  frames(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame>;
 
   /**
    * Sends one frame. Returns false when the write queue is over its high-water mark (the frame
@@ -237,7 +248,7 @@ export interface PortSink {
    * Frames received, a batch at a time. The engine takes ownership of the array and the frames:
    * the port must not reuse their memory.
    */
-  receive(frames: Frame[]): void;
+  receive(frames: ReceivedFrame[]): void;
   /** The port's write queue dropped below its high-water mark. */
   writable(): void;
   /** Frames the port dropped, by reason (shim: `nonIp`, `unknownMac`…). */

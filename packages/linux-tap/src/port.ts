@@ -201,11 +201,11 @@ class LinuxQueues {
       slabBytes: Math.max(MIN_SLAB_BYTES, 4 * reserve),
       // One call per batch. The frames are views into a slab the addon never writes again.
       onRead: (slab, count) => {
-        const frames: Frame[] = [];
+        const frames: Buffer[] = [];
         let start = offsets[0]!;
         for (let i = 1; i <= count; i++) {
           const end = offsets[i]!;
-          frames.push(new Uint8Array(slab, start, end - start));
+          frames.push(Buffer.from(slab, start, end - start));
           start = end;
         }
         this.#sink?.receive(frames);

@@ -219,7 +219,7 @@ export class VirtualHost {
   readonly #groups: Uint8Array[];
   readonly #delayMs: number;
   readonly #logFrames: number;
-  #log: Frame[] = [];
+  #log: Buffer[] = [];
   /** Frames awaited by ping() and sendUdp(): each one is offered every frame received. */
   readonly #waiters = new Set<(frame: Frame) => boolean>();
   #nextSequence = 1;
@@ -302,7 +302,7 @@ export class VirtualHost {
    * them or not: what a test asserts its code sent. Buffers; `clear` empties the log.
    */
   received(options: { clear?: boolean } = {}): Buffer[] {
-    const log = this.#log.map((frame) => Buffer.from(frame.buffer, frame.byteOffset, frame.length));
+    const log = this.#log.slice();
     if (options.clear === true) this.#log = [];
     return log;
   }
@@ -486,7 +486,7 @@ export class VirtualHost {
   }
 
   /** Sends a frame the host made itself. */
-  #send(frame: Frame): void {
+  #send(frame: Buffer): void {
     if (!this.#link.attached) throw new TapError(TapErrorCode.CLOSED, `host ${this.name} is detached`);
     this.#switch.ingress(this.#link, frame);
   }
@@ -503,7 +503,7 @@ export class VirtualHost {
 
   // ---- the stack ----
 
-  #receive(frames: Frame[]): void {
+  #receive(frames: Buffer[]): void {
     this.#received += frames.length;
     if (this.#logFrames > 0) {
       this.#log.push(...frames);
@@ -517,7 +517,7 @@ export class VirtualHost {
           // malformed: not what the waiter waits for
         }
       }
-      let reply: Frame | undefined;
+      let reply: Buffer | undefined;
       try {
         reply = this.#answer(frame);
       } catch {
@@ -527,7 +527,7 @@ export class VirtualHost {
     }
   }
 
-  #reply(frame: Frame): void {
+  #reply(frame: Buffer): void {
     const link = this.#link;
     if (this.#delayMs === 0) {
       this.#switch.ingress(link, frame);
@@ -542,7 +542,7 @@ export class VirtualHost {
   }
 
   /** The reply to `frame`, or undefined when a real host would stay silent. */
-  #answer(frame: Frame): Frame | undefined {
+  #answer(frame: Frame): Buffer | undefined {
     // The NIC's filter: our unicast MAC, or a group address (the IP layer then decides).
     if ((frame[0]! & 1) === 0 && !equal(frame.subarray(0, 6), this.#mac)) return undefined;
     const eth = parseEthernet(frame);
@@ -559,7 +559,7 @@ export class VirtualHost {
     }
   }
 
-  #arp(eth: EthernetFrame): Frame | undefined {
+  #arp(eth: EthernetFrame): Buffer | undefined {
     const arp = parseArp(eth.payload);
     if (arp.op !== ArpOp.Request || !equal(arp.targetIp, this.#ip4)) return undefined;
     // Probes (sender 0.0.0.0, RFC 5227) and gratuitous requests (sender = target) announce or
@@ -569,7 +569,7 @@ export class VirtualHost {
     return buildArpReplyFrameFor(arp, this.#mac);
   }
 
-  #ipv4(eth: EthernetFrame): Frame | undefined {
+  #ipv4(eth: EthernetFrame): Buffer | undefined {
     const ip = parseIPv4(eth.payload);
     if (!equal(ip.dst, this.#ip4) || !verifyIPv4Checksum(eth.payload) || ip.protocol !== IpProtocol.ICMP)
       return undefined;
@@ -592,7 +592,7 @@ export class VirtualHost {
     });
   }
 
-  #ipv6(eth: EthernetFrame): Frame | undefined {
+  #ipv6(eth: EthernetFrame): Buffer | undefined {
     const ip = parseIPv6(eth.payload);
     const unicast = this.#ip6.some((a) => equal(ip.dst, a));
     const forUs = unicast || equal(ip.dst, ALL_NODES) || this.#groups.some((g) => equal(ip.dst, g));
@@ -627,7 +627,7 @@ export class VirtualHost {
     dst: Uint8Array,
     hopLimit: number,
     body: Uint8Array,
-  ): Frame | undefined {
+  ): Buffer | undefined {
     // Hop limit 255 proves the solicitation was not forwarded by a router.
     if (hopLimit !== 255) return undefined;
     const ns = parseNeighborSolicitation(body);

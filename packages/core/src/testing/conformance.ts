@@ -16,7 +16,7 @@ import { execFile } from 'node:child_process';
 import { isTapError, TapErrorCode, type TapErrorCodeValue } from '../errors.js';
 import { buildUdpFrame } from '../codec/frames.js';
 import { isMulticastMac } from '../codec/mac.js';
-import type { Frame, TapDevice, TapOpenOptions } from '../types.js';
+import type { Frame, ReceivedFrame, TapDevice, TapOpenOptions } from '../types.js';
 
 /** The runner functions the suite needs (vitest's and node:test's fit). */
 export interface TestApi {
@@ -223,6 +223,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
             const sent = conformanceFrame(from, to, ++seq, Math.min(size, from.mtu + 14, to.mtu + 14));
             from.write(sent);
             const got = await receiveMarked(to, timeout);
+            assert.ok(Buffer.isBuffer(got), 'a received frame is a Buffer');
             assert.equal(conformanceSeq(got), seq);
             assert.deepEqual(Buffer.from(got), Buffer.from(sent));
           }
@@ -260,6 +261,10 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         while (seen.size < batch.length) {
           const frames = await b.readBatch(16, { signal });
           assert.ok(frames.length >= 1 && frames.length <= 16);
+          assert.ok(
+            frames.every((f) => Buffer.isBuffer(f)),
+            'received frames are Buffers',
+          );
           for (const f of frames) if (conformanceSeq(f) >= 0) seen.add(conformanceSeq(f));
         }
         assert.deepEqual(
@@ -271,8 +276,8 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
 
     it('emits frame events while a listener is attached', async () => {
       await withPair(async (a, b) => {
-        const got = new Promise<Frame>((resolve) => {
-          const listener = (frame: Frame) => {
+        const got = new Promise<ReceivedFrame>((resolve) => {
+          const listener = (frame: ReceivedFrame) => {
             if (conformanceSeq(frame) === 77) {
               b.off('frame', listener);
               resolve(frame);
@@ -286,6 +291,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no frame event')), timeout)),
         ]);
         assert.equal(conformanceSeq(frame), 77);
+        assert.equal(frame.toString('hex').slice(0, 12), Buffer.from(b.mac).toString('hex'), 'a Buffer');
       });
     });
 
