@@ -10,6 +10,7 @@ export { abortError, createTapDevice, type EngineOptions } from './engine.js';
 export {
   resolveOpenOptions,
   checkInterfaceName,
+  isNameTemplate,
   checkMtu,
   checkDeviceMac,
   describeValue,

@@ -29,14 +29,33 @@ function invalid(message: string, cause?: unknown): TapError {
   return new TapError(TapErrorCode.INVALID_OPTION, message, cause === undefined ? {} : { cause });
 }
 
-/** Checks an interface name: 1–15 characters of `[A-Za-z0-9_.-]`, not `.` or `..`. */
-export function checkInterfaceName(name: unknown): string {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name === '.' || name === '..') {
+/**
+ * Checks an interface name: 1–15 characters of `[A-Za-z0-9_.-]`, not `.` or `..`. With
+ * `template`, the name may instead hold one `%d` (`tap%d`): the backend replaces it with the
+ * lowest number that makes a free name, as the Linux kernel does.
+ */
+export function checkInterfaceName(name: unknown, options: { template?: boolean } = {}): string {
+  const plain = typeof name === 'string' && NAME_PATTERN.test(name) && name !== '.' && name !== '..';
+  const template =
+    options.template === true &&
+    typeof name === 'string' &&
+    name.length <= 15 &&
+    name.split('%d').length === 2 &&
+    /^[A-Za-z0-9_.-]*$/.test(name.replace('%d', ''));
+  if (!plain && !template) {
     throw invalid(
-      `invalid interface name ${JSON.stringify(name)}: use 1–15 characters of letters, digits, '_', '.', '-'`,
+      `invalid interface name ${describeValue(name)}: use 1–15 characters of letters, digits, '_', '.', '-'` +
+        (options.template === true
+          ? ", or such a name with one '%d' for the lowest free number (tap%d)"
+          : ''),
     );
   }
-  return name;
+  return name as string;
+}
+
+/** Whether `name` is a template (`tap%d`): see {@link checkInterfaceName}. */
+export function isNameTemplate(name: string): boolean {
+  return name.includes('%d');
 }
 
 /**
@@ -155,7 +174,7 @@ export function resolveOpenOptions(
     );
   }
   return Object.freeze({
-    name: o.name === undefined ? undefined : checkInterfaceName(o.name),
+    name: o.name === undefined ? undefined : checkInterfaceName(o.name, { template: true }),
     mtu: checkMtu(o.mtu ?? Math.min(DEFAULT_MTU, limits.maxMtu), limits),
     mac: o.mac === undefined ? randomMac() : checkDeviceMac(o.mac),
     addresses: Object.freeze((o.addresses ?? []).map(parseCidr)),

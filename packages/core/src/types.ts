@@ -55,7 +55,12 @@ export interface TapOpenOptions {
    * When absent, `TAPKIT_BACKEND` from the environment, then the platform's list, are used.
    */
   backend?: string | TapBackend;
-  /** Interface name. 1–15 characters of `[A-Za-z0-9_.-]`; absent: the backend picks one. */
+  /**
+   * Interface name. 1–15 characters of `[A-Za-z0-9_.-]`; or a template with one `%d`
+   * (`tap%d`), which linux-tap's kernel and the mock replace with the lowest number that makes a
+   * free name (the macOS backends name their interfaces themselves and refuse it). Absent: the
+   * backend picks one.
+   */
   name?: string;
   /**
    * MTU in bytes, an integer within the backend's range (at most 68–65535): a non-integer is

@@ -12,6 +12,7 @@ import {
   checkInterfaceName,
   checkMtu,
   describeValue,
+  isNameTemplate,
   parseCidr,
   type Frame,
   type InterfaceAddress,
@@ -532,10 +533,12 @@ function attachLinuxPort(
   offload: boolean,
 ): TapPort {
   const name = options.name;
-  if (name === undefined) {
-    throw new TapError(TapErrorCode.INVALID_OPTION, 'attach needs the name of the persistent device', {
-      backend: BACKEND,
-    });
+  if (name === undefined || isNameTemplate(name)) {
+    throw new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `attach needs the name of the persistent device${name === undefined ? '' : `, not a template (${name})`}`,
+      { backend: BACKEND },
+    );
   }
   let link;
   try {

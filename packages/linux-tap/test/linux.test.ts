@@ -117,6 +117,21 @@ describe('linux-tap: devices', () => {
     expect(dev.stats().drops).toEqual({ interfaceDown: 1 });
   });
 
+  itPrivileged(
+    'fills in a name template (tap%d) with the lowest free number, as the kernel does',
+    async () => {
+      const template = `${uniqueName('tt')}n%d`; // unique to this run: no other test's devices match
+      const first = await open({ name: template, up: false });
+      const second = await open({ name: template, up: false });
+      const prefix = template.replace('%d', '');
+      expect([first.name, second.name]).toEqual([`${prefix}0`, `${prefix}1`]);
+      expect(interfaces()).toEqual(expect.arrayContaining([first.name, second.name]));
+      await expect(linuxTap.open({ name: template, attach: true })).rejects.toMatchObject({
+        code: TapErrorCode.INVALID_OPTION,
+      });
+    },
+  );
+
   itPrivileged('accepts MTUs 68 to 65521; the kernel refuses 65522', async () => {
     for (const mtu of [68, 9000, 65521]) {
       const dev = await open({ mtu });

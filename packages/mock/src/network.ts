@@ -8,6 +8,7 @@
 import {
   definePortBackend,
   describeValue,
+  isNameTemplate,
   fromSystemError,
   isTapError,
   TapError,
@@ -141,9 +142,24 @@ export class MockNetwork implements AsyncDisposable {
     return new VirtualHost(this.#switch, name, resolved.mac ?? this.#hostMac(), resolved);
   }
 
-  /** A requested name if free, else the lowest free `<prefix>N` (as the kernel numbers tap0, tap1…). */
+  /**
+   * A requested name if free; for a template (`app%d`) or none, the lowest free `app0`,
+   * `app1`… (`<prefix>N` without a name), as the kernel numbers tap0, tap1….
+   */
   #claimName(requested: string | undefined, prefix: string): string {
     const links = this.#switch.links;
+    if (requested !== undefined && isNameTemplate(requested)) {
+      for (let i = 0; ; i++) {
+        const name = requested.replace('%d', String(i));
+        if (name.length > 15) {
+          throw new TapError(
+            TapErrorCode.NAME_IN_USE,
+            `no free name for ${requested} on network ${this.name}`,
+          );
+        }
+        if (!links.has(name)) return name;
+      }
+    }
     if (requested !== undefined) {
       if (links.has(requested)) {
         throw new TapError(

@@ -25,3 +25,21 @@ describe('options the mock does not take', () => {
     expect(network.ports().map((p) => p.name)).toEqual([device.name]);
   });
 });
+
+describe('a name template', () => {
+  it("'app%d' opens the lowest free appN, as the kernel names tap%d", async () => {
+    await using network = createMockNetwork();
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) names.push((await network.open({ name: 'app%d' })).name);
+    expect(names).toEqual(['app0', 'app1', 'app2']);
+    await network.open({ name: 'x1' });
+    expect((await network.open({ name: 'x%d' })).name).toBe('x0');
+    expect((await network.open({ name: 'x%d' })).name).toBe('x2');
+  });
+
+  it('refuses a template with two %d or other % signs', async () => {
+    for (const name of ['a%d%d', 'a%s', 'a%', '%d'.padEnd(16, 'x')]) {
+      await expect(backend.open({ name })).rejects.toMatchObject({ code: TapErrorCode.INVALID_OPTION });
+    }
+  });
+});
