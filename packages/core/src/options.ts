@@ -50,7 +50,7 @@ export function checkInterfaceName(name: unknown, options: { template?: boolean 
           : ''),
     );
   }
-  return name as string;
+  return name;
 }
 
 /** Whether `name` is a template (`tap%d`): see {@link checkInterfaceName}. */
