@@ -23,7 +23,7 @@ import { BACKEND } from './errors.js';
 export const linuxTap: TapBackend<LinuxTapOptions> = definePortBackend<LinuxTapOptions>({
   name: BACKEND,
   limits: TAP_LIMITS,
-  options: ['queues', 'attach', 'offload'],
+  options: ['queues', 'attach', 'offload', 'fd'],
   probe: () => probeLinuxTap(),
   openPort: openLinuxPort,
 });

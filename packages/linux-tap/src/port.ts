@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
   TapError,
@@ -52,6 +52,15 @@ export interface LinuxTapOptions extends TapOpenOptions {
    * `parseVnetHeader`, `withVnetHeader`, `vnetPayload`); `capabilities.offload` is true. Default false.
    */
   offload?: boolean;
+  /**
+   * Adopt this open tap fd instead of opening one: what a process handed a device by a
+   * privileged helper (over a Unix socket, `SCM_RIGHTS`) or by systemd needs. The fd must be
+   * attached to a tap device without packet information or a vnet header (`IFF_TAP |
+   * IFF_NO_PI`); the device keeps its name, and its MTU and MAC unless given here (changing
+   * them, or giving addresses or `up`, needs CAP_NET_ADMIN). tapkit owns the fd from then on:
+   * closing the device closes it. Not with `name`, `attach`, `queues` or `offload`.
+   */
+  fd?: number;
 }
 
 /** MTUs a tap takes: the kernel allows 68 up to 65535 minus the Ethernet header. */
@@ -175,11 +184,24 @@ class LinuxQueues {
     }
   }
 
+  /** Adopts `fd`, already attached to the tap device `name` (see {@link LinuxTapOptions.fd}). */
+  adopt(fd: number, name: string): void {
+    try {
+      this.#openQueue(name, false, false, undefined, fd);
+    } catch (error) {
+      this.close();
+      throw openError(error, `adopt fd ${fd} of ${name}`);
+    }
+    this.#name = name;
+    this.#attached = true; // its settings are changed only where asked, as on an attached device
+  }
+
   #openQueue(
     name: string,
     multiQueue: boolean,
     exclusive: boolean,
     offloads: number | undefined,
+    fd?: number,
   ): RawTapHandle {
     const offsets = new Uint32Array(BATCH_FRAMES + 1);
     // Room for the largest frame the MTU allows (in offload mode, a super-frame); a larger one
@@ -191,6 +213,7 @@ class LinuxQueues {
         : this.mtu;
     const handle = new this.#addon.TapHandle({
       name,
+      ...(fd !== undefined && { fd }),
       mode: this.#mode,
       multiQueue,
       exclusive,
@@ -507,6 +530,7 @@ export async function openLinuxPort(
   const attach = checkFlag(raw.attach, 'attach');
   const offload = checkFlag(raw.offload, 'offload');
   const addon = loadAddon(raw.env ?? process.env);
+  if (raw.fd !== undefined) return adoptLinuxPort(addon, options, raw);
   if (attach) return attachLinuxPort(addon, options, raw, queues, offload);
   const port = new LinuxTapPort(addon, options.mtu, options.mac, offload);
   port.open(options.name, queues);
@@ -551,6 +575,77 @@ function attachLinuxPort(
   const up = raw.up !== undefined && raw.up !== link.up ? raw.up : undefined;
   const port = new LinuxTapPort(addon, mtu ?? link.mtu, mac ?? link.mac, offload);
   port.open(name, queues, true);
+  port.configure({ mtu, mac, addresses: options.addresses, up });
+  return port;
+}
+
+// if_tun.h: the flags /sys/class/net/NAME/tun_flags reports.
+const IFF_TAP = 0x0002;
+const IFF_NO_PI = 0x1000;
+const IFF_VNET_HDR = 0x4000;
+
+/**
+ * The tap device an fd is attached to, from the kernel's own account (`iff:` in
+ * /proc/self/fdinfo, then the device's tun_flags); an error saying what is wrong otherwise.
+ */
+function tapOfFd(fd: number): string {
+  const refuse = (why: string) =>
+    new TapError(TapErrorCode.INVALID_OPTION, `fd ${fd} cannot be adopted: ${why}`, { backend: BACKEND });
+  let info: string;
+  try {
+    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    throw refuse('it is not open in this process');
+  }
+  const name = /^iff:\s*(\S+)$/m.exec(info)?.[1];
+  if (name === undefined)
+    throw refuse('it is not attached to a tun/tap device (/dev/net/tun after TUNSETIFF)');
+  let flags = NaN;
+  try {
+    flags = Number.parseInt(readFileSync(`/sys/class/net/${name}/tun_flags`, 'utf8'), 16);
+  } catch {
+    // no sysfs: the checks below fail
+  }
+  if ((flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) !== (IFF_TAP | IFF_NO_PI)) {
+    throw refuse(`${name} is not a tap device opened with IFF_TAP | IFF_NO_PI and without IFF_VNET_HDR`);
+  }
+  return name;
+}
+
+/** Adopts an open tap fd: see {@link LinuxTapOptions.fd}. */
+function adoptLinuxPort(addon: RawAddon, options: ResolvedOpenOptions, raw: LinuxTapOptions): TapPort {
+  const fd = raw.fd;
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    throw new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `fd must be an open file descriptor, not ${describeValue(fd)}`,
+      {
+        backend: BACKEND,
+      },
+    );
+  }
+  const conflict = (['name', 'attach', 'queues', 'offload'] as const).find((key) => raw[key] !== undefined);
+  if (conflict !== undefined) {
+    throw new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `fd cannot be combined with ${conflict}: the fd decides it`,
+      {
+        backend: BACKEND,
+      },
+    );
+  }
+  const name = tapOfFd(fd);
+  let link;
+  try {
+    link = addon.getLink(name);
+  } catch (error) {
+    throw openError(error, `adopt fd ${fd} of ${name}`);
+  }
+  const mtu = raw.mtu !== undefined && options.mtu !== link.mtu ? options.mtu : undefined;
+  const mac = raw.mac !== undefined && !sameBytes(options.mac, link.mac) ? options.mac : undefined;
+  const up = raw.up !== undefined && raw.up !== link.up ? raw.up : undefined;
+  const port = new LinuxTapPort(addon, mtu ?? link.mtu, mac ?? link.mac, false);
+  port.adopt(fd, name);
   port.configure({ mtu, mac, addresses: options.addresses, up });
   return port;
 }

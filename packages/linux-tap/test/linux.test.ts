@@ -132,6 +132,36 @@ describe('linux-tap: devices', () => {
     },
   );
 
+  itPrivileged('adopts a tap fd handed over by a privileged helper, and owns it', async () => {
+    const name = uniqueName('ta');
+    // The adopting program: opens the device from the inherited fd, reports it, closes it, and
+    // says whether the interface is gone (the helper closed its copy: this was the last fd).
+    const code = [
+      "import { existsSync } from 'node:fs';",
+      "import { linuxTap } from '@tapkit/linux-tap';",
+      'const dev = await linuxTap.open({ fd: Number(process.env.TAPKIT_TEST_FD), mtu: 1400 });',
+      'const wrote = dev.write(Buffer.alloc(60, 0xff));',
+      'const { name, mtu, backend } = dev;',
+      'await dev.close();',
+      "console.log(JSON.stringify({ name, mtu, backend, wrote, gone: !existsSync('/sys/class/net/' + name) }));",
+    ].join('\n');
+    const out = await run('python3', [
+      `${FIXTURES}hand-fd.py`,
+      name,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      code,
+    ]);
+    expect(JSON.parse(out)).toEqual({ name, mtu: 1400, backend: 'linux-tap', wrote: true, gone: true });
+  });
+
+  itPrivileged('refuses to adopt what is not a plain tap fd', async () => {
+    await expectTapError(() => linuxTap.open({ fd: 1 }), TapErrorCode.INVALID_OPTION); // stdout
+    await expectTapError(() => linuxTap.open({ fd: 1, name: 'x' }), TapErrorCode.INVALID_OPTION);
+    await expectTapError(() => linuxTap.open({ fd: -1 }), TapErrorCode.INVALID_OPTION);
+  });
+
   itPrivileged('accepts MTUs 68 to 65521; the kernel refuses 65522', async () => {
     for (const mtu of [68, 9000, 65521]) {
       const dev = await open({ mtu });
