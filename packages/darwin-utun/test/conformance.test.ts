@@ -91,5 +91,6 @@ conformanceSuite(
     backend: 'l2-shim-over-tun',
     open: (options?: TapOpenOptions) => shimOverTun.open(options),
     openPair: openTunPair,
+    openModule: new URL('fixtures/open-shim-over-tun.mjs', import.meta.url).href,
   },
 );
