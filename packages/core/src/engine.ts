@@ -96,7 +96,12 @@ const isArray: (value: unknown) => boolean = Array.isArray;
  * Checks a frame against the device's limits (`maxFrameLength` when the port sets one); throws
  * the TapError the contract names.
  */
-function checkFrame(frame: unknown, mtu: number, maxFrameLength: number | undefined): asserts frame is Frame {
+function checkFrame(
+  frame: unknown,
+  mtu: number,
+  maxFrameLength: number | undefined,
+  minFrameLength = ETHERNET_HEADER,
+): asserts frame is Frame {
   if (!(frame instanceof Uint8Array)) {
     throw new TapError(
       TapErrorCode.INVALID_ARGUMENT,
@@ -104,10 +109,12 @@ function checkFrame(frame: unknown, mtu: number, maxFrameLength: number | undefi
     );
   }
   const length = frame.length;
-  if (length < ETHERNET_HEADER) {
+  if (length < minFrameLength) {
     throw new TapError(
       TapErrorCode.FRAME_TOO_SHORT,
-      `frame of ${length} bytes is shorter than an Ethernet header (14 bytes)`,
+      minFrameLength === ETHERNET_HEADER
+        ? `frame of ${length} bytes is shorter than an Ethernet header (14 bytes)`
+        : `frame of ${length} bytes is shorter than the device's minimum of ${minFrameLength} bytes`,
     );
   }
   let limit = maxFrameLength;
@@ -134,6 +141,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly #mac: Uint8Array;
   readonly #port: TapPort;
   readonly #maxFrameLength: number | undefined;
+  readonly #minFrameLength: number | undefined;
 
   // Receive queue: frames from #head on are unread. Bounded by #capacity, see receive().
   #queue: ReceivedFrame[] = [];
@@ -167,6 +175,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     this.backend = options.backend;
     this.mtu = port.mtu;
     this.#maxFrameLength = port.maxFrameLength;
+    this.#minFrameLength = port.minFrameLength;
     this.#mac = Uint8Array.from(port.mac);
     this.capabilities = Object.freeze({ ...port.capabilities });
     this.#capacity = options.rxQueueFrames ?? 1024;
@@ -385,7 +394,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   // ---- Writing ----
 
   write(frame: Frame): boolean {
-    checkFrame(frame, this.mtu, this.#maxFrameLength);
+    checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
     this.#checkOpen();
     let accepted: boolean;
     try {
@@ -405,7 +414,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
     let bytes = 0;
     for (const frame of frames) {
-      checkFrame(frame, this.mtu, this.#maxFrameLength);
+      checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
       bytes += frame.length;
     }
     this.#checkOpen();
@@ -440,7 +449,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i]!;
       try {
-        checkFrame(frame, this.mtu, this.#maxFrameLength);
+        checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
       } catch {
         fitting ??= frames.slice(0, i);
         this.#drop('txError');
@@ -485,6 +494,15 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     if (!isDevice(destination) || destination === this) {
       return Promise.reject(
         new TapError(TapErrorCode.INVALID_ARGUMENT, 'pipeTo() takes another TapDevice as its destination'),
+      );
+    }
+    const layer = (destination as Partial<TapDevice>).capabilities?.layer ?? 2;
+    if (layer !== this.capabilities.layer) {
+      return Promise.reject(
+        new TapError(
+          TapErrorCode.INVALID_ARGUMENT,
+          `pipeTo(): ${this.name} carries layer-${this.capabilities.layer} frames, ${destination.name} layer-${layer}`,
+        ),
       );
     }
     if (this.#pipe) {

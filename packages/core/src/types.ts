@@ -23,8 +23,11 @@ export type ReceivedFrame = Buffer;
 
 /** What a device can do beyond the basic contract. */
 export interface TapCapabilities {
-  /** Layer the user sees: always 2 for a TapDevice (Ethernet frames). */
-  readonly layer: 2;
+  /**
+   * Layer the user sees: 2, Ethernet frames (every backend's devices); 3, bare IP packets (a TUN
+   * device, such as linux-tap's `linuxTun`: no Ethernet header, and an empty `mac`).
+   */
+  readonly layer: 2 | 3;
   /** Smallest and largest MTU this backend can configure. */
   readonly minMtu: number;
   readonly maxMtu: number;
@@ -279,6 +282,11 @@ export interface TapPort {
    * checks writes against it instead. Optional.
    */
   readonly maxFrameLength?: number;
+  /**
+   * The shortest frame the port takes, when that is not an Ethernet header (14 bytes): e.g. 20,
+   * an IPv4 header, for a layer-3 port. Optional.
+   */
+  readonly minFrameLength?: number;
   /** Start delivering received frames to `sink`. Called once. */
   start(sink: PortSink): void;
   /**

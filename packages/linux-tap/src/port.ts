@@ -668,7 +668,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Options of {@link openLinuxTunPort}. */
 export interface LinuxTunOptions {
-  /** Interface name, 1–15 characters of `[A-Za-z0-9_.-]`. Default: the kernel picks `tapkit-tunN`. */
+  /**
+   * Interface name, 1–15 characters of `[A-Za-z0-9_.-]`, or a template such as `tun%d`.
+   * Default: the kernel picks `tapkit-tunN`.
+   */
   name?: string;
   /** MTU, 68–65535. Default 1500. */
   mtu?: number;
@@ -707,13 +710,33 @@ export interface LinuxTunPort {
   readonly closed: boolean;
 }
 
-class LinuxTunPortImpl extends LinuxQueues implements LinuxTunPort {
+/** What a tun device can do: layer 3 (IP packets), several queues. */
+export const TUN_CAPABILITIES: TapCapabilities = Object.freeze({
+  layer: 3,
+  minMtu: TUN_LIMITS.minMtu,
+  maxMtu: TUN_LIMITS.maxMtu,
+  multiQueue: true,
+  offload: false,
+  multicastGroups: false,
+  osInterface: true,
+});
+
+/** A tun device: a LinuxTunPort, and a TapPort for the engine (see `linuxTun`). */
+class LinuxTunPortImpl extends LinuxQueues implements LinuxTunPort, TapPort {
   readonly layer = 3 as const;
+  /** A tun has no link-layer address. */
+  readonly mac = new Uint8Array(0);
+  readonly capabilities = TUN_CAPABILITIES;
+  /** An IP packet: at least an IPv4 header, at most the MTU. */
+  readonly minFrameLength = 20;
+  get maxFrameLength(): number {
+    return this.mtu;
+  }
 }
 
 /** Opens a tun device (layer 3: IP packets). Options are validated here. */
-export async function openLinuxTunPort(options: LinuxTunOptions = {}): Promise<LinuxTunPort> {
-  const name = options.name === undefined ? undefined : checkInterfaceName(options.name);
+export async function openLinuxTunPort(options: LinuxTunOptions = {}): Promise<LinuxTunPort & TapPort> {
+  const name = options.name === undefined ? undefined : checkInterfaceName(options.name, { template: true });
   const mtu = checkMtu(options.mtu ?? 1500, TUN_LIMITS);
   if (options.addresses !== undefined && !Array.isArray(options.addresses)) {
     throw new TapError(TapErrorCode.INVALID_OPTION, 'addresses must be an array of CIDR strings', {

@@ -7,8 +7,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import {
   ArpOp,
+  IcmpType,
+  IpProtocol,
   TapErrorCode,
   buildArpRequestFrame,
+  buildIcmpEcho,
+  buildIPv4,
+  parseIcmpEcho,
+  parseIPv4,
   decodeFrame,
   formatMac,
   parseIPv6Address,
@@ -16,7 +22,7 @@ import {
   type TapError,
 } from '@tapkit/core';
 import { beforeAll, describe, expect } from 'vitest';
-import { linuxTap, openLinuxPort, openLinuxTunPort, type LinuxTunPort } from '../src/index.js';
+import { linuxTap, linuxTun, openLinuxPort, openLinuxTunPort, type LinuxTunPort } from '../src/index.js';
 import {
   FIXTURES,
   PACKAGE_ROOT,
@@ -161,6 +167,40 @@ describe('linux-tap: devices', () => {
     await expectTapError(() => linuxTap.open({ fd: 1, name: 'x' }), TapErrorCode.INVALID_OPTION);
     await expectTapError(() => linuxTap.open({ fd: -1 }), TapErrorCode.INVALID_OPTION);
   });
+
+  itPrivileged(
+    'a TUN device has the TapDevice API: the kernel pings through it, answered by read/write',
+    async () => {
+      const ns = await createNetns();
+      const tun = await linuxTun.open({ name: `${uniqueName('tn')}%d`, up: false });
+      onCleanup(() => tun.close());
+      expect(tun).toMatchObject({ backend: 'linux-tun', capabilities: { layer: 3 } });
+      expect(tun.mac.length).toBe(0);
+      await moveInto(ns, tun.name, '10.203.0.1/24');
+      const pinging = ns.exec('ping', ['-c', '1', '-W', '10', '10.203.0.2']);
+      for await (const packet of tun.frames({ signal: AbortSignal.timeout(10_000) })) {
+        expect(Buffer.isBuffer(packet)).toBe(true);
+        if (packet[0]! >> 4 !== 4) continue; // IPv6 chatter
+        const ip = parseIPv4(packet);
+        const echo = ip.protocol === IpProtocol.ICMP ? parseIcmpEcho(ip.payload) : undefined;
+        if (echo?.type !== IcmpType.EchoRequest) continue;
+        const reply = buildIcmpEcho({ ...echo, type: IcmpType.EchoReply });
+        tun.write(buildIPv4({ src: ip.dst, dst: ip.src, protocol: IpProtocol.ICMP, payload: reply }));
+        break;
+      }
+      await pinging; // exits 0: the reply arrived
+      expect(tun.stats()).toMatchObject({ txFrames: 1 });
+      await expectTapError(() => tun.write(new Uint8Array(19)), TapErrorCode.FRAME_TOO_SHORT);
+      await expectTapError(() => tun.write(new Uint8Array(tun.mtu + 1)), TapErrorCode.FRAME_TOO_LARGE);
+      await expectTapError(() => tun.read({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+      const tap = await open({ up: false });
+      await expectTapError(() => tun.pipeTo(tap), TapErrorCode.INVALID_ARGUMENT); // layer 3 into layer 2
+      await expectTapError(
+        () => linuxTun.open({ mac: '02:00:00:00:00:01' } as never),
+        TapErrorCode.UNSUPPORTED_OPTION,
+      );
+    },
+  );
 
   itPrivileged('accepts MTUs 68 to 65521; the kernel refuses 65522', async () => {
     for (const mtu of [68, 9000, 65521]) {
