@@ -6,7 +6,7 @@
  * @module
  */
 import { TapError, TapErrorCode, isTapError } from './errors.js';
-import { createTapDevice } from './engine.js';
+import { abortError, createTapDevice } from './engine.js';
 import { resolveOpenOptions, type MtuLimits } from './options.js';
 import type {
   ProbeResult,
@@ -22,13 +22,14 @@ export interface PortBackendSpec<O extends TapOpenOptions> {
   readonly name: string;
   /** The MTU range the backend can configure; options are checked against it. */
   readonly limits: MtuLimits;
+  /**
+   * The backend's own open options, beyond {@link TapOpenOptions}'. Any other option set (not
+   * undefined) is refused with `ERR_TAP_UNSUPPORTED_OPTION`. Default: none.
+   */
+  readonly options?: readonly Exclude<keyof O, keyof TapOpenOptions>[];
   probe(): Promise<ProbeResult>;
   /** Open and configure the OS object. `options` are validated; `raw` carries backend-specific ones. */
   openPort(options: ResolvedOpenOptions, raw: O): Promise<TapPort>;
-}
-
-function aborted(): TapError {
-  return new TapError(TapErrorCode.ABORTED, 'open was aborted');
 }
 
 /**
@@ -42,16 +43,47 @@ export function definePortBackend<O extends TapOpenOptions>(spec: PortBackendSpe
     probe: () => spec.probe(),
     async open(options?: O): Promise<TapDevice> {
       const resolved = resolveOpenOptions(options, spec.limits);
+      checkOptionNames(options, spec.name, (spec.options ?? []) as readonly string[]);
       const signal = resolved.signal;
-      if (signal?.aborted) throw aborted();
+      if (signal?.aborted) throw abortError('open', signal);
       const port = await spec.openPort(resolved, options ?? ({} as O));
       if (signal?.aborted) {
         await port.close();
-        throw aborted();
+        throw abortError('open', signal);
       }
       return createTapDevice(port, { backend: spec.name, rxQueueFrames: resolved.rxQueueFrames });
     },
   });
+}
+
+/** The options of {@link TapOpenOptions}: every backend takes them. */
+const COMMON_OPTIONS: readonly (keyof TapOpenOptions)[] = [
+  'backend',
+  'name',
+  'mtu',
+  'mac',
+  'addresses',
+  'up',
+  'rxQueueFrames',
+  'signal',
+  'env',
+];
+
+/**
+ * Refuses an option set (not undefined) that is neither common nor one of the backend's own: a
+ * typo, or another backend's option (`offload` on the mock) that would otherwise be ignored.
+ */
+function checkOptionNames(options: object | undefined, backend: string, own: readonly string[]): void {
+  if (options === undefined) return;
+  const known = new Set<string>([...COMMON_OPTIONS, ...own]);
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || known.has(key)) continue;
+    throw new TapError(
+      TapErrorCode.UNSUPPORTED_OPTION,
+      `the ${backend} backend does not support the option ${JSON.stringify(key)}; it takes ${[...known].join(', ')}`,
+      { backend },
+    );
+  }
 }
 
 /** The backends tapkit knows by name, and the package each lives in. */
@@ -140,17 +172,27 @@ export function backendCandidates(
  * the answer. When nothing on the platform list can be opened, the `ERR_TAP_NO_BACKEND` error
  * lists every backend tried and why it failed (`error.errors`).
  *
+ * Options are {@link TapOpenOptions}; a backend's own (linux-tap's `queues`, the mock's
+ * `network`…) type-check where the backend is named (`backend: 'linux-tap'` or the backend
+ * object). An option the chosen backend does not take — a typo, or another backend's — is
+ * refused with `ERR_TAP_UNSUPPORTED_OPTION`, never ignored.
+ *
  * @example
  * ```ts
  * await using dev = await openTap({ name: 'tap0', addresses: ['10.0.0.1/24'] });
  * for await (const frame of dev) console.log(frame.length);
  * ```
  */
-export async function openTap<O extends TapOpenOptions>(
-  options: O = {} as O,
+export function openTap(options?: TapOpenOptions, context?: SelectionContext): Promise<TapDevice>;
+export function openTap<O extends TapOpenOptions>(
+  options: O & { readonly backend: string | TapBackend<O> },
+  context?: SelectionContext,
+): Promise<TapDevice>;
+export async function openTap(
+  options: TapOpenOptions = {},
   context: SelectionContext = {},
 ): Promise<TapDevice> {
-  if (options.signal?.aborted) throw aborted();
+  if (options.signal?.aborted) throw abortError('open', options.signal);
   const load = context.load ?? loadBackend;
   const { source, names } = backendCandidates(options, context);
   if (names.length === 0) {
@@ -209,16 +251,18 @@ function asTapError(error: unknown, backend: string): TapError {
   return new TapError(TapErrorCode.SYSTEM, `${backend}: ${String(error)}`, { cause: error, backend });
 }
 
-/** A helper for backends' probe(): an unavailable result carrying a TapError. */
+/** A helper for backends' probe(): an unavailable result carrying a TapError (and what to do, when known). */
 export function unavailable(
   backend: string,
   code: TapError['code'],
   reason: string,
   cause?: unknown,
+  fix?: readonly string[],
 ): ProbeResult {
   return {
     available: false,
     reason,
+    ...(fix !== undefined && { fix }),
     error: new TapError(
       code,
       `${backend}: ${reason}`,

@@ -11,6 +11,7 @@ import { EtherType } from './codec/ethernet.js';
 import type {
   CloseOptions,
   Frame,
+  ReceivedFrame,
   PipeCounts,
   PipeOptions,
   PortPipe,
@@ -43,7 +44,7 @@ const VLAN_TAG = 4;
 interface Waiter {
   /** How many frames this reader takes: 1 for read(), up to max for readBatch(). */
   readonly max: number;
-  readonly resolve: (frames: Frame[]) => void;
+  readonly resolve: (frames: ReceivedFrame[]) => void;
   readonly reject: (error: TapError) => void;
   readonly cleanup: () => void;
 }
@@ -74,8 +75,14 @@ interface Pipe {
   readonly settle: (error: TapError) => void;
 }
 
-function abortError(what: string): TapError {
-  return new TapError(TapErrorCode.ABORTED, `${what} was aborted`);
+/**
+ * The error of an operation its signal aborted: `cause` is the signal's reason (as Node's own
+ * APIs keep it), so a `TimeoutError` from `AbortSignal.timeout()` can be told from a user abort.
+ */
+export function abortError(what: string, signal: AbortSignal): TapError {
+  const reason: unknown = signal.reason;
+  const name = reason instanceof Error ? ` (${reason.name})` : '';
+  return new TapError(TapErrorCode.ABORTED, `${what} was aborted${name}`, { cause: reason });
 }
 
 /**
@@ -107,7 +114,12 @@ const isArray: (value: unknown) => boolean = Array.isArray;
  * Checks a frame against the device's limits (`maxFrameLength` when the port sets one); throws
  * the TapError the contract names.
  */
-function checkFrame(frame: unknown, mtu: number, maxFrameLength: number | undefined): asserts frame is Frame {
+function checkFrame(
+  frame: unknown,
+  mtu: number,
+  maxFrameLength: number | undefined,
+  minFrameLength = ETHERNET_HEADER,
+): asserts frame is Frame {
   if (!(frame instanceof Uint8Array)) {
     throw new TapError(
       TapErrorCode.INVALID_ARGUMENT,
@@ -115,10 +127,12 @@ function checkFrame(frame: unknown, mtu: number, maxFrameLength: number | undefi
     );
   }
   const length = frame.length;
-  if (length < ETHERNET_HEADER) {
+  if (length < minFrameLength) {
     throw new TapError(
       TapErrorCode.FRAME_TOO_SHORT,
-      `frame of ${length} bytes is shorter than an Ethernet header (14 bytes)`,
+      minFrameLength === ETHERNET_HEADER
+        ? `frame of ${length} bytes is shorter than an Ethernet header (14 bytes)`
+        : `frame of ${length} bytes is shorter than the device's minimum of ${minFrameLength} bytes`,
     );
   }
   let limit = maxFrameLength;
@@ -145,9 +159,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly #mac: Uint8Array;
   readonly #port: TapPort;
   readonly #maxFrameLength: number | undefined;
+  readonly #minFrameLength: number | undefined;
 
   // Receive queue: frames from #head on are unread. Bounded by #capacity, see receive().
-  #queue: Frame[] = [];
+  #queue: ReceivedFrame[] = [];
   #head = 0;
   readonly #capacity: number;
   readonly #pausedBy = new Set<PauseReason>();
@@ -180,6 +195,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     this.backend = options.backend;
     this.mtu = port.mtu;
     this.#maxFrameLength = port.maxFrameLength;
+    this.#minFrameLength = port.minFrameLength;
     this.#mac = Uint8Array.from(port.mac);
     this.capabilities = Object.freeze({ ...port.capabilities });
     this.#capacity = options.rxQueueFrames ?? 1024;
@@ -199,7 +215,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   // ---- PortSink: called by the port ----
 
-  receive(frames: Frame[]): void {
+  receive(frames: ReceivedFrame[]): void {
     if (this.#endError) return;
     const pipe = this.#pipe;
     if (pipe) {
@@ -294,11 +310,11 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   // ---- Reading ----
 
-  read(options?: ReadOptions): Promise<Frame> {
+  read(options?: ReadOptions): Promise<ReceivedFrame> {
     return this.#take(1, options, 'read()').then((frames) => frames[0]!);
   }
 
-  readBatch(max = Number.MAX_SAFE_INTEGER, options?: ReadOptions): Promise<Frame[]> {
+  readBatch(max = Number.MAX_SAFE_INTEGER, options?: ReadOptions): Promise<ReceivedFrame[]> {
     if (!Number.isInteger(max) || max < 1) {
       return Promise.reject(
         new TapError(
@@ -310,12 +326,12 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return this.#take(max, options, 'readBatch()');
   }
 
-  #take(max: number, options: ReadOptions | undefined, what: string): Promise<Frame[]> {
+  #take(max: number, options: ReadOptions | undefined, what: string): Promise<ReceivedFrame[]> {
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortError(what));
+    if (signal?.aborted) return Promise.reject(abortError(what, signal));
     if (this.#queued > 0) return Promise.resolve(this.#dequeue(max));
     if (this.#endError) return Promise.reject(this.#endError);
-    return new Promise<Frame[]>((resolve, reject) => {
+    return new Promise<ReceivedFrame[]>((resolve, reject) => {
       let onAbort: (() => void) | undefined;
       const waiter: Waiter = {
         max,
@@ -329,7 +345,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
         onAbort = () => {
           const at = this.#waiters.indexOf(waiter);
           if (at >= 0) this.#waiters.splice(at, 1);
-          reject(abortError(what));
+          reject(abortError(what, signal));
         };
         signal.addEventListener('abort', onAbort, { once: true });
       }
@@ -341,7 +357,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return this.#queue.length - this.#head;
   }
 
-  #dequeue(max: number): Frame[] {
+  #dequeue(max: number): ReceivedFrame[] {
     const take = Math.min(max, this.#queued);
     const out = this.#queue.slice(this.#head, this.#head + take);
     this.#head += take;
@@ -363,15 +379,15 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
   }
 
-  frames(options?: ReadOptions): AsyncIterableIterator<Frame> {
+  frames(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame> {
     return this.#iterator((o) => this.read(o), options);
   }
 
-  batches(options?: ReadOptions): AsyncIterableIterator<Frame[]> {
+  batches(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame[]> {
     return this.#iterator((o) => this.readBatch(undefined, o), options);
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Frame> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<ReceivedFrame> {
     return this.frames();
   }
 
@@ -406,7 +422,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   // ---- Writing ----
 
   write(frame: Frame): boolean {
-    checkFrame(frame, this.mtu, this.#maxFrameLength);
+    checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
     this.#checkOpen();
     const notSent = (this.#notSent = { frames: 0, bytes: 0 });
     let accepted: boolean;
@@ -429,7 +445,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
     let bytes = 0;
     for (const frame of frames) {
-      checkFrame(frame, this.mtu, this.#maxFrameLength);
+      checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
       bytes += frame.length;
     }
     this.#checkOpen();
@@ -478,7 +494,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i]!;
       try {
-        checkFrame(frame, this.mtu, this.#maxFrameLength);
+        checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
       } catch {
         fitting ??= frames.slice(0, i);
         this.#drop('txError');
@@ -525,6 +541,15 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
         new TapError(TapErrorCode.INVALID_ARGUMENT, 'pipeTo() takes another TapDevice as its destination'),
       );
     }
+    const layer = (destination as Partial<TapDevice>).capabilities?.layer ?? 2;
+    if (layer !== this.capabilities.layer) {
+      return Promise.reject(
+        new TapError(
+          TapErrorCode.INVALID_ARGUMENT,
+          `pipeTo(): ${this.name} carries layer-${this.capabilities.layer} frames, ${destination.name} layer-${layer}`,
+        ),
+      );
+    }
     if (this.#pipe) {
       return Promise.reject(
         new TapError(
@@ -534,7 +559,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       );
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortError('pipeTo()'));
+    if (signal?.aborted) return Promise.reject(abortError('pipeTo()', signal));
     if (this.#endError) return Promise.reject(this.#endError);
     const engine = #port in destination ? destination : undefined;
     if (destination.closed) {
@@ -559,7 +584,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       );
     }
     return new Promise<void>((resolve, reject) => {
-      const onAbort = () => this.#endPipe(pipe, abortError('pipeTo()'));
+      const onAbort = () => this.#endPipe(pipe, abortError('pipeTo()', signal!));
       // Only a destination of another kind is watched through its events: an engine device
       // ends the pipes into it itself, synchronously, before its port is closed.
       const onClose = (error?: TapError) =>

@@ -9,6 +9,11 @@
 export const TapErrorCode = {
   /** An option passed to open (name, MTU, MAC, address, queue size…) is invalid. */
   INVALID_OPTION: 'ERR_TAP_INVALID_OPTION',
+  /**
+   * An open option the chosen backend does not support: another backend's option (`offload` on
+   * the mock) or one no backend knows (a typo). The message names the backend and its options.
+   */
+  UNSUPPORTED_OPTION: 'ERR_TAP_UNSUPPORTED_OPTION',
   /** An argument to a device method (a frame, a batch, a count) is invalid. */
   INVALID_ARGUMENT: 'ERR_TAP_INVALID_ARGUMENT',
   /** A frame is longer than the device accepts (`mtu + 14`, `+ 4` with an 802.1Q tag). */

@@ -7,12 +7,14 @@
 export * from './errors.js';
 export type * from './types.js';
 export { VNET_HEADER_LENGTH } from './types.js';
-export { createTapDevice, type EngineOptions } from './engine.js';
+export { abortError, createTapDevice, type EngineOptions } from './engine.js';
 export {
   resolveOpenOptions,
   checkInterfaceName,
+  isNameTemplate,
   checkMtu,
   checkDeviceMac,
+  describeValue,
   parseCidr,
   MIN_MTU,
   MAX_MTU,

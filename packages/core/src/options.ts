@@ -29,25 +29,49 @@ function invalid(message: string, cause?: unknown): TapError {
   return new TapError(TapErrorCode.INVALID_OPTION, message, cause === undefined ? {} : { cause });
 }
 
-/** Checks an interface name: 1–15 characters of `[A-Za-z0-9_.-]`, not `.` or `..`. */
-export function checkInterfaceName(name: unknown): string {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name === '.' || name === '..') {
+/**
+ * Checks an interface name: 1–15 characters of `[A-Za-z0-9_.-]`, not `.` or `..`. With
+ * `template`, the name may instead hold one `%d` (`tap%d`): the backend replaces it with the
+ * lowest number that makes a free name, as the Linux kernel does.
+ */
+export function checkInterfaceName(name: unknown, options: { template?: boolean } = {}): string {
+  const plain = typeof name === 'string' && NAME_PATTERN.test(name) && name !== '.' && name !== '..';
+  const template =
+    options.template === true &&
+    typeof name === 'string' &&
+    name.length <= 15 &&
+    name.split('%d').length === 2 &&
+    /^[A-Za-z0-9_.-]*$/.test(name.replace('%d', ''));
+  if (!plain && !template) {
     throw invalid(
-      `invalid interface name ${JSON.stringify(name)}: use 1–15 characters of letters, digits, '_', '.', '-'`,
+      `invalid interface name ${describeValue(name)}: use 1–15 characters of letters, digits, '_', '.', '-'` +
+        (options.template === true
+          ? ", or such a name with one '%d' for the lowest free number (tap%d)"
+          : ''),
     );
   }
   return name;
 }
 
-/** Checks an MTU against the absolute range and the backend's limits. */
+/** Whether `name` is a template (`tap%d`): see {@link checkInterfaceName}. */
+export function isNameTemplate(name: string): boolean {
+  return name.includes('%d');
+}
+
+/**
+ * Checks an MTU: not an integer (`'1500'`, `1500.5`) is `ERR_TAP_INVALID_OPTION`; an integer
+ * outside the backend's range (which lies within 68–65535) is `ERR_TAP_MTU_UNSUPPORTED`.
+ */
 export function checkMtu(mtu: unknown, limits: MtuLimits): number {
-  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-    throw invalid(`invalid MTU ${String(mtu)}: it must be an integer from ${MIN_MTU} to ${MAX_MTU}`);
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu)) {
+    throw invalid(`invalid MTU: it must be an integer number of bytes, not ${describeValue(mtu)}`);
   }
-  if (mtu < limits.minMtu || mtu > limits.maxMtu) {
+  const min = Math.max(MIN_MTU, limits.minMtu);
+  const max = Math.min(MAX_MTU, limits.maxMtu);
+  if (mtu < min || mtu > max) {
     throw new TapError(
       TapErrorCode.MTU_UNSUPPORTED,
-      `MTU ${mtu} is outside what this backend can carry (${limits.minMtu}–${limits.maxMtu})`,
+      `MTU ${mtu} is outside what this backend can carry (${min}–${max})`,
     );
   }
   return mtu;
@@ -106,6 +130,27 @@ function describe(value: unknown): string {
 }
 
 /**
+ * A value as an error message should show it, with its type: `the string "1500"`, `the number
+ * 1500.5`, `null`, `an object`, `a Uint8Array of 5 bytes`.
+ */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (value instanceof Uint8Array) return `a ${value.constructor.name} of ${value.length} bytes`;
+  switch (typeof value) {
+    case 'string':
+      return `the string ${JSON.stringify(value)}`;
+    case 'number':
+    case 'bigint':
+    case 'boolean':
+      return `the ${typeof value} ${String(value)}`;
+    case 'object':
+      return Array.isArray(value) ? 'an array' : 'an object';
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+/**
  * Validates and normalises the options every backend shares. Throws `ERR_TAP_INVALID_OPTION`
  * (or `ERR_TAP_MTU_UNSUPPORTED`) naming the bad option; touches nothing outside the process.
  */
@@ -125,11 +170,11 @@ export function resolveOpenOptions(
   const rxQueueFrames = o.rxQueueFrames ?? DEFAULT_RX_QUEUE_FRAMES;
   if (!Number.isInteger(rxQueueFrames) || rxQueueFrames < 1 || rxQueueFrames > MAX_RX_QUEUE_FRAMES) {
     throw invalid(
-      `rxQueueFrames must be an integer from 1 to ${MAX_RX_QUEUE_FRAMES}, not ${String(o.rxQueueFrames)}`,
+      `rxQueueFrames must be an integer from 1 to ${MAX_RX_QUEUE_FRAMES}, not ${describeValue(o.rxQueueFrames)}`,
     );
   }
   return Object.freeze({
-    name: o.name === undefined ? undefined : checkInterfaceName(o.name),
+    name: o.name === undefined ? undefined : checkInterfaceName(o.name, { template: true }),
     mtu: checkMtu(o.mtu ?? Math.min(DEFAULT_MTU, limits.maxMtu), limits),
     mac: o.mac === undefined ? randomMac() : checkDeviceMac(o.mac),
     addresses: Object.freeze((o.addresses ?? []).map(parseCidr)),

@@ -7,13 +7,27 @@
  */
 import type { TapError } from './errors.js';
 
-/** A frame: a complete Ethernet frame, destination MAC first, no packet-info header, no FCS. */
+/**
+ * A frame: a complete Ethernet frame, destination MAC first, no packet-info header, no FCS.
+ * What you write may be any `Uint8Array` (a `Buffer` is one); what you read is a
+ * {@link ReceivedFrame}.
+ */
 export type Frame = Uint8Array;
+
+/**
+ * A frame a device received: a Node.js `Buffer` (so `frame.toString('hex')` and the like work,
+ * as with `dgram` and `net`), viewing memory the backend never reuses — no copy was made for
+ * it. Mind `byteOffset`: several frames may share one `ArrayBuffer`.
+ */
+export type ReceivedFrame = Buffer;
 
 /** What a device can do beyond the basic contract. */
 export interface TapCapabilities {
-  /** Layer the user sees: always 2 for a TapDevice (Ethernet frames). */
-  readonly layer: 2;
+  /**
+   * Layer the user sees: 2, Ethernet frames (every backend's devices); 3, bare IP packets (a TUN
+   * device, such as linux-tap's `linuxTun`: no Ethernet header, and an empty `mac`).
+   */
+  readonly layer: 2 | 3;
   /** Smallest and largest MTU this backend can configure. */
   readonly minMtu: number;
   readonly maxMtu: number;
@@ -47,9 +61,17 @@ export interface TapOpenOptions {
    * When absent, `TAPKIT_BACKEND` from the environment, then the platform's list, are used.
    */
   backend?: string | TapBackend;
-  /** Interface name. 1–15 characters of `[A-Za-z0-9_.-]`; absent: the backend picks one. */
+  /**
+   * Interface name. 1–15 characters of `[A-Za-z0-9_.-]`; or a template with one `%d`
+   * (`tap%d`), which linux-tap's kernel and the mock replace with the lowest number that makes a
+   * free name (the macOS backends name their interfaces themselves and refuse it). Absent: the
+   * backend picks one.
+   */
   name?: string;
-  /** MTU in bytes (68–65535, and within the backend's range). Default 1500. */
+  /**
+   * MTU in bytes, an integer within the backend's range (at most 68–65535): a non-integer is
+   * `ERR_TAP_INVALID_OPTION`, an integer out of range `ERR_TAP_MTU_UNSUPPORTED`. Default 1500.
+   */
   mtu?: number;
   /** MAC as `aa:bb:cc:dd:ee:ff` or 6 bytes; unicast. Default: random, locally administered. */
   mac?: string | Uint8Array;
@@ -94,7 +116,13 @@ export interface InterfaceAddress {
 /** The result of {@link TapBackend.probe}. */
 export type ProbeResult =
   | { readonly available: true }
-  | { readonly available: false; readonly reason: string; readonly error: TapError };
+  | {
+      readonly available: false;
+      readonly reason: string;
+      readonly error: TapError;
+      /** What to do about it, where the backend knows better than the error code's general advice. */
+      readonly fix?: readonly string[];
+    };
 
 /**
  * A way of making TapDevices. Backends are plain objects; selection is by name or object.
@@ -130,7 +158,7 @@ export interface PipeOptions {
 /** Events a TapDevice emits. */
 export interface TapDeviceEvents {
   /** A frame arrived. While any `frame` listener is attached, frames go to listeners, not the read queue. */
-  frame: [frame: Frame];
+  frame: [frame: ReceivedFrame];
   /** The write queue fell below its high-water mark after a `write()` returned false. */
   drain: [];
   /** The device closed; `error` is set when it closed because the device went away. */
@@ -155,7 +183,7 @@ export interface TapDeviceEvents {
  * `ERR_TAP_CLOSED` and iterators end; later writes throw `ERR_TAP_CLOSED`; closing again is a
  * no-op; no fd or interface is left behind.
  */
-export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
+export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable {
   /** The interface name the OS knows (or the mock port's name). */
   readonly name: string;
   /** The backend's name. */
@@ -169,13 +197,13 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
   readonly closed: boolean;
 
   /** The next received frame. Rejects with `ERR_TAP_CLOSED`, `ERR_TAP_DEVICE_GONE` or `ERR_TAP_ABORTED`. */
-  read(options?: ReadOptions): Promise<Frame>;
+  read(options?: ReadOptions): Promise<ReceivedFrame>;
   /** All frames queued now (at least one, at most `max`), waiting for one if none is. */
-  readBatch(max?: number, options?: ReadOptions): Promise<Frame[]>;
+  readBatch(max?: number, options?: ReadOptions): Promise<ReceivedFrame[]>;
   /** Async iteration over batches: the cheapest way to relay. Ends on close. */
-  batches(options?: ReadOptions): AsyncIterableIterator<Frame[]>;
+  batches(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame[]>;
   /** Async iteration over frames. Ends on close; throws if the device goes away. */
-  frames(options?: ReadOptions): AsyncIterableIterator<Frame>;
+  frames(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame>;
 
   /**
    * Sends one frame. Returns false when the write queue is over its high-water mark (the frame
@@ -218,7 +246,10 @@ export interface TapDevice extends AsyncIterable<Frame>, AsyncDisposable {
   /** Multicast groups the OS joined on this device, as MAC strings; `[]` where not supported. */
   multicastGroups(): Promise<string[]>;
 
-  /** Lets the process exit while the device is open (where the backend holds the event loop). */
+  /**
+   * Lets the process exit while the device is open. An open device holds the event loop (on
+   * every backend, the mock included) until it is closed or unref()ed.
+   */
   unref(): this;
   /** Undoes {@link TapDevice.unref}. */
   ref(): this;
@@ -243,7 +274,7 @@ export interface PortSink {
    * Frames received, a batch at a time. The engine takes ownership of the array and the frames:
    * the port must not reuse their memory.
    */
-  receive(frames: Frame[]): void;
+  receive(frames: ReceivedFrame[]): void;
   /** The port's write queue dropped below its high-water mark. */
   writable(): void;
   /** Frames the port dropped, by reason (shim: `nonIp`, `unknownMac`…). */
@@ -275,6 +306,11 @@ export interface TapPort {
    * checks writes against it instead. Optional.
    */
   readonly maxFrameLength?: number;
+  /**
+   * The shortest frame the port takes, when that is not an Ethernet header (14 bytes): e.g. 20,
+   * an IPv4 header, for a layer-3 port. Optional.
+   */
+  readonly minFrameLength?: number;
   /** Start delivering received frames to `sink`. Called once. */
   start(sink: PortSink): void;
   /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createTapDevice } from '../src/engine.js';
 import { TapError, TapErrorCode } from '../src/errors.js';
 import type { Frame } from '../src/types.js';
-import { FakePort, code, frame, open, thrownCode } from './fake-port.js';
+import { FakePort, capabilities, code, frame, open, thrownCode } from './fake-port.js';
 
 describe('engine: receiving', () => {
   it('serves a waiting read straight from the batch and queues the rest in order', async () => {
@@ -75,6 +75,22 @@ describe('engine: receiving', () => {
     // An already-aborted signal is refused even when a frame is waiting, and takes none.
     expect(await code(device.read({ signal: AbortSignal.abort() }))).toBe(TapErrorCode.ABORTED);
     expect((await device.read())[14]).toBe(9);
+  });
+
+  it("keeps the signal's reason as the abort error's cause: a timeout is told from a user abort", async () => {
+    const { device } = open();
+    const timedOut = await device.read({ signal: AbortSignal.timeout(1) }).catch((e: unknown) => e);
+    expect(timedOut).toMatchObject({ code: TapErrorCode.ABORTED, cause: { name: 'TimeoutError' } });
+    expect((timedOut as Error).message).toBe('read() was aborted (TimeoutError)');
+    const controller = new AbortController();
+    const pending = device.readBatch(4, { signal: controller.signal });
+    controller.abort('stop');
+    expect(await pending.catch((e: unknown) => e)).toMatchObject({
+      code: TapErrorCode.ABORTED,
+      cause: 'stop',
+    });
+    const user = await device.read({ signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect((user as Error).cause).toMatchObject({ name: 'AbortError' });
   });
 
   it('iterates frames and batches, and ends iteration on close', async () => {
@@ -262,5 +278,32 @@ describe('engine: closing', () => {
     port.sink.dropped('nonIp', 3);
     port.sink.dropped('nonIp');
     expect(device.stats().drops).toEqual({ nonIp: 4 });
+  });
+});
+
+describe('engine: a layer-3 port', () => {
+  /** A port of IP packets: 20 bytes to the MTU, no Ethernet header. */
+  class PacketPort extends FakePort {
+    override readonly capabilities = { ...capabilities, layer: 3 as const };
+    readonly minFrameLength = 20;
+    get maxFrameLength(): number {
+      return this.mtu;
+    }
+  }
+
+  it("checks writes against the port's own bounds, and pipes only into devices of its layer", async () => {
+    const port = new PacketPort('tun0', 1400);
+    const tun = createTapDevice(port, { backend: 'fake' });
+    expect(tun.write(new Uint8Array(20))).toBe(true);
+    expect(tun.write(new Uint8Array(1400))).toBe(true);
+    expect(thrownCode(() => tun.write(new Uint8Array(19)))).toBe(TapErrorCode.FRAME_TOO_SHORT);
+    expect(thrownCode(() => tun.write(new Uint8Array(1401)))).toBe(TapErrorCode.FRAME_TOO_LARGE);
+    const { device: tap } = open();
+    expect(await code(tun.pipeTo(tap))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    expect(await code(tap.pipeTo(tun))).toBe(TapErrorCode.INVALID_ARGUMENT);
+    const other = createTapDevice(new PacketPort('tun1', 1400), { backend: 'fake' });
+    const piping = tun.pipeTo(other);
+    await other.close();
+    await piping;
   });
 });

@@ -82,8 +82,8 @@ export class FakePipe implements PortPipe {
 }
 
 /** A frame of `length` bytes whose byte 14 is `seq`. */
-export function frame(seq: number, length = 60, etherType = 0x0800): Frame {
-  const f = new Uint8Array(length);
+export function frame(seq: number, length = 60, etherType = 0x0800): Buffer {
+  const f = Buffer.alloc(length);
   f[12] = etherType >> 8;
   f[13] = etherType & 0xff;
   f[14] = seq;

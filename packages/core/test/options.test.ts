@@ -42,13 +42,20 @@ describe('open options', () => {
     expect(checkInterfaceName('br-lan_1.2')).toBe('br-lan_1.2');
   });
 
-  it('refuses MTUs outside 68–65535 as invalid, and outside the backend range as unsupported', () => {
-    for (const mtu of [67, 65536, 1500.5, NaN, '1500']) {
+  it('refuses a non-integer MTU as invalid, naming its type, and an integer out of range as unsupported', () => {
+    for (const mtu of [1500.5, NaN, '1500', true]) {
       expect(codeOf(() => resolveOpenOptions({ mtu: mtu as number }, limits))).toBe(
         TapErrorCode.INVALID_OPTION,
       );
     }
-    expect(codeOf(() => resolveOpenOptions({ mtu: 9001 }, limits))).toBe(TapErrorCode.MTU_UNSUPPORTED);
+    expect(() => resolveOpenOptions({ mtu: '1500' as unknown as number }, limits)).toThrow(
+      'invalid MTU: it must be an integer number of bytes, not the string "1500"',
+    );
+    expect(() => resolveOpenOptions({ mtu: 1500.5 }, limits)).toThrow('not the number 1500.5');
+    for (const mtu of [0, 67, 9001, 65536, 70000]) {
+      expect(codeOf(() => resolveOpenOptions({ mtu }, limits))).toBe(TapErrorCode.MTU_UNSUPPORTED);
+    }
+    expect(() => resolveOpenOptions({ mtu: 0 }, limits)).toThrow('(68–9000)');
     expect(resolveOpenOptions({ mtu: 68 }, limits).mtu).toBe(68);
   });
 

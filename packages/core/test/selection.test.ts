@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backendCandidates, definePortBackend, openTap, unavailable } from '../src/backend.js';
 import { TapErrorCode, isTapError, TapError } from '../src/errors.js';
-import type { ProbeResult, TapBackend, TapPort } from '../src/types.js';
+import type { ProbeResult, TapBackend, TapOpenOptions, TapPort } from '../src/types.js';
 import { capabilities } from './fake-port.js';
 
 /** A backend whose probe and open the test controls, recording what was opened. */
@@ -162,8 +162,59 @@ describe('backend selection', () => {
   it('validates options before the backend is asked to open anything', async () => {
     const opened: string[] = [];
     const backend = fakeBackend('fake', ok, opened);
-    expect((await failure(backend.open({ mtu: 67 }))).code).toBe(TapErrorCode.INVALID_OPTION);
+    expect((await failure(backend.open({ mtu: 67 }))).code).toBe(TapErrorCode.MTU_UNSUPPORTED);
+    expect((await failure(backend.open({ mtu: '1500' as never }))).code).toBe(TapErrorCode.INVALID_OPTION);
     expect((await failure(backend.open({ mtu: 9001 }))).code).toBe(TapErrorCode.MTU_UNSUPPORTED);
     expect(opened).toEqual([]);
+  });
+});
+
+describe('options a backend does not take', () => {
+  const load = (n: string) => Promise.resolve(fakeBackend(n, ok, []));
+
+  it('are refused with ERR_TAP_UNSUPPORTED_OPTION naming the backend and the option, before opening', async () => {
+    const opened: string[] = [];
+    const backend = fakeBackend('plain', ok, opened);
+    // @ts-expect-error -- a typo: openTap's options are checked for excess properties
+    const typo = await failure(openTap({ backend, adresses: ['10.0.0.1/24'] }));
+    expect(typo.code).toBe(TapErrorCode.UNSUPPORTED_OPTION);
+    expect(typo.backend).toBe('plain');
+    expect(typo.message).toContain('"adresses"');
+    expect(typo.message).toContain('addresses'); // the list of what it takes
+    const foreign = await failure(openTap({ backend: 'plain', offload: true }, { platform: 'linux', load }));
+    expect(foreign.code).toBe(TapErrorCode.UNSUPPORTED_OPTION);
+    expect(foreign.message).toContain('the plain backend does not support the option "offload"');
+    expect(opened).toEqual([]);
+  });
+
+  it('are fine when undefined, and a backend takes its own', async () => {
+    const own = definePortBackend<TapOpenOptions & { queues?: number }>({
+      name: 'own',
+      limits: { minMtu: 68, maxMtu: 9000 },
+      options: ['queues'],
+      probe: () => Promise.resolve(ok),
+      openPort: (options) =>
+        Promise.resolve({
+          name: 'own0',
+          mac: options.mac,
+          mtu: options.mtu,
+          capabilities,
+          start() {},
+          write: () => true,
+          close() {},
+        }),
+    });
+    const device = await openTap({ backend: own, queues: 2, offload: undefined } as TapOpenOptions);
+    await device.close();
+    const plain = await openTap({ backend: 'plain', name: undefined }, { platform: 'linux', load });
+    await plain.close();
+  });
+
+  it('type-check where the backend is named, and only there', () => {
+    // Compiles: a named backend's own options.
+    const named = (): Promise<unknown> => openTap({ backend: 'linux-tap', queues: 4 });
+    // @ts-expect-error -- no backend named: only TapOpenOptions
+    const unnamed = (): Promise<unknown> => openTap({ queues: 4 });
+    expect([typeof named, typeof unnamed]).toEqual(['function', 'function']);
   });
 });

@@ -95,6 +95,7 @@ export function createDarwinFethBackend(config: DarwinFethConfig = {}): TapBacke
   return definePortBackend<DarwinFethOptions>({
     name: BACKEND,
     limits: FETH_LIMITS,
+    options: ['networkId', 'metric', 'runtimeDir'],
     probe: () => probeDarwinFeth(config),
     openPort: async (options, raw) => {
       // Checked before the system is loaded, so that a bad option reads as one everywhere.

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { TapError, TapErrorCode, type Frame } from '@tapkit/core';
+import { TapError, TapErrorCode, type ReceivedFrame } from '@tapkit/core';
 import {
   BACKEND,
   BPF_ALIGNMENT,
@@ -32,7 +32,7 @@ const ETHERNET_HEADER = 14;
 /** What a walk found. */
 export interface BpfWalk {
   /** Whole frames, in order: views into the walked buffer (no copy). */
-  readonly frames: Frame[];
+  readonly frames: ReceivedFrame[];
   /** Records dropped because the kernel captured less than the packet (`caplen < datalen`). */
   readonly truncated: number;
   /** Records dropped because they are shorter than an Ethernet header. */
@@ -60,7 +60,7 @@ interface Counts {
  * Walks the records of one read, appending frames to `out`. Returns an error for the first
  * record that does not fit, else undefined.
  */
-function walkRead(bytes: Uint8Array, out: Frame[], counts: Counts): TapError | undefined {
+function walkRead(bytes: Uint8Array, out: ReceivedFrame[], counts: Counts): TapError | undefined {
   const end = bytes.byteLength;
   const view = new DataView(bytes.buffer, bytes.byteOffset, end);
   let at = 0;
@@ -86,7 +86,7 @@ function walkRead(bytes: Uint8Array, out: Frame[], counts: Counts): TapError | u
     }
     if (caplen < datalen) counts.truncated++;
     else if (caplen < ETHERNET_HEADER) counts.runts++;
-    else out.push(bytes.subarray(at + hdrlen, at + hdrlen + caplen));
+    else out.push(Buffer.from(bytes.buffer, bytes.byteOffset + at + hdrlen, caplen)); // a view
     // At least wordAlign(18) = 20 bytes forward: the walk always ends.
     at += wordAlign(hdrlen + caplen);
   }
@@ -95,7 +95,7 @@ function walkRead(bytes: Uint8Array, out: Frame[], counts: Counts): TapError | u
 
 /** Walks the records of one read (`bytes`: exactly what read(2) returned). */
 export function walkBpfBuffer(bytes: Uint8Array): BpfWalk {
-  const frames: Frame[] = [];
+  const frames: ReceivedFrame[] = [];
   const counts = { truncated: 0, runts: 0 };
   const error = walkRead(bytes, frames, counts);
   return { frames, ...counts, error };
@@ -107,7 +107,7 @@ export function walkBpfBuffer(bytes: Uint8Array): BpfWalk {
  * a malformed read costs only its own remaining records; the first error is reported.
  */
 export function walkBpfBatch(buffer: ArrayBuffer, chunkEnds: ArrayLike<number>): BpfWalk {
-  const frames: Frame[] = [];
+  const frames: ReceivedFrame[] = [];
   const counts = { truncated: 0, runts: 0 };
   let error: TapError | undefined;
   let start = 0;

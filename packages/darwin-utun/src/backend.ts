@@ -83,6 +83,7 @@ export async function probeDarwinUtun(
 export const darwinUtun: TapBackend<DarwinUtunOptions> = defineShimBackend<DarwinUtunOptions>({
   name: BACKEND,
   limits: UTUN_LIMITS,
+  options: ['system'],
   probe: () => probeDarwinUtun(),
   // async: every failure becomes a rejection, never a throw.
   async openPacketPort(options, raw) {

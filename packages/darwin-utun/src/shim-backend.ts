@@ -33,6 +33,8 @@ export interface ShimBackendSpec<O extends ShimOpenOptions> {
   readonly name: string;
   /** The MTU range the layer-3 device can take. */
   readonly limits: MtuLimits;
+  /** The backend's own open options, beyond core's and the shim's (`peerMac`, `onLink`). */
+  readonly options?: readonly Exclude<keyof O, keyof ShimOpenOptions>[];
   probe(): Promise<ProbeResult>;
   /**
    * Opens and configures the layer-3 device (name, MTU, `options.addresses`, up) from
@@ -50,6 +52,7 @@ export function defineShimBackend<O extends ShimOpenOptions>(spec: ShimBackendSp
   return definePortBackend<O>({
     name: spec.name,
     limits: spec.limits,
+    options: ['peerMac', 'onLink', ...(spec.options ?? [])] as Exclude<keyof O, keyof TapOpenOptions>[],
     probe: () => spec.probe(),
     async openPort(options, raw) {
       const shim = resolveShimOptions({

@@ -179,7 +179,7 @@ export class L2Shim implements TapPort {
   /** Frames that can be built in front of the packet, in its own buffer (see PacketPort.headroom). */
   readonly #inPlace: boolean;
   #sink: PortSink | undefined;
-  #replies: Frame[] = [];
+  #replies: Buffer[] = [];
   #closed = false;
 
   constructor(lower: PacketPort, options: ResolvedShimOptions) {
@@ -409,7 +409,7 @@ export class L2Shim implements TapPort {
    * never inside the user's write(): a handler that writes from a 'frame' event would
    * otherwise re-enter itself.
    */
-  #reply(frame: Frame): void {
+  #reply(frame: Buffer): void {
     if (this.#closed || this.#sink === undefined) return;
     if (this.#replies.length >= MAX_PENDING_REPLIES) {
       this.#drop(ShimDrop.ReplyOverflow);
@@ -432,7 +432,7 @@ export class L2Shim implements TapPort {
   // ---- inbound: the OS's packets ----
 
   #receive(packets: Uint8Array[]): void {
-    const frames: Frame[] = [];
+    const frames: Buffer[] = [];
     for (const packet of packets) {
       const frame = this.#inbound(packet);
       if (frame !== undefined) frames.push(frame);
@@ -441,7 +441,7 @@ export class L2Shim implements TapPort {
   }
 
   /** The frame that carries `packet` to the user, or undefined when it is dropped. */
-  #inbound(packet: Uint8Array): Frame | undefined {
+  #inbound(packet: Uint8Array): Buffer | undefined {
     const version = packet.length > 0 ? packet[0]! >> 4 : 0;
     let length: number;
     let etherType: number;
@@ -461,11 +461,11 @@ export class L2Shim implements TapPort {
       return this.#drop(ShimDrop.Malformed);
     }
     if (length > this.mtu) return this.#drop(ShimDrop.Oversize);
-    let frame: Uint8Array;
+    let frame: Buffer;
     if (this.#inPlace && packet.byteOffset >= ETH) {
-      frame = new Uint8Array(packet.buffer, packet.byteOffset - ETH, ETH + length);
+      frame = Buffer.from(packet.buffer, packet.byteOffset - ETH, ETH + length);
     } else {
-      frame = new Uint8Array(ETH + length);
+      frame = Buffer.alloc(ETH + length);
       frame.set(packet.subarray(0, length), ETH);
     }
     this.#writeDestination(frame, version);

@@ -40,6 +40,7 @@ const context = new PrivilegedContext();
 const shimOverTun = definePortBackend<TapOpenOptions & { peerMac?: Uint8Array }>({
   name: 'l2-shim-over-tun',
   limits: TUN_LIMITS,
+  options: ['peerMac'],
   probe: async () => ({ available: true }),
   async openPort(options, raw) {
     const tun = await openLinuxTunPort({
@@ -90,5 +91,6 @@ conformanceSuite(
     backend: 'l2-shim-over-tun',
     open: (options?: TapOpenOptions) => shimOverTun.open(options),
     openPair: openTunPair,
+    openModule: new URL('fixtures/open-shim-over-tun.mjs', import.meta.url).href,
   },
 );

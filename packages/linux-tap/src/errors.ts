@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import {
   TapError,
   TapErrorCode,
@@ -21,6 +21,58 @@ export const PERMISSION_HINT =
   '(e.g. setcap cap_net_admin+ep on the node binary, or AmbientCapabilities=CAP_NET_ADMIN in a ' +
   'systemd unit). Without it, only a persistent device created for this user beforehand ' +
   "('ip tuntap add dev NAME mode tap user USER') can be attached to.";
+
+const CAP_NET_ADMIN = 12;
+
+/** True when the effective capability set (from /proc/self/status) holds CAP_NET_ADMIN. */
+export function hasNetAdmin(): boolean {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const hex = /^CapEff:\s*([0-9a-f]+)$/im.exec(status)?.[1];
+  return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(CAP_NET_ADMIN)) & 1n) === 1n;
+}
+
+/** Why this process may not open the clone device `path`, and what to do about it. */
+export interface TunAccessProblem {
+  readonly reason: string;
+  readonly fix: readonly string[];
+}
+
+/**
+ * When the clone device's mode keeps this process out (a `0600` /dev/net/tun, as some systems
+ * ship it), says so: CAP_NET_ADMIN does not override file permissions, so asking for it would be
+ * the wrong advice. Undefined when the mode is not the cause (or cannot be read).
+ */
+export function tunAccessProblem(path: string): TunAccessProblem | undefined {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch {
+    return undefined;
+  }
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return undefined;
+  const groups = new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])]);
+  const bits = stat.uid === uid ? stat.mode >> 6 : groups.has(stat.gid) ? stat.mode >> 3 : stat.mode;
+  if ((bits & 6) === 6) return undefined;
+  const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
+  let admin = false;
+  try {
+    admin = hasNetAdmin();
+  } catch {
+    // no /proc: say nothing about the capability
+  }
+  return {
+    reason:
+      `${path} is mode ${mode} (owner uid ${stat.uid}, group gid ${stat.gid}), so this process (uid ${uid}) ` +
+      'cannot open it for reading and writing; CAP_NET_ADMIN does not override file permissions' +
+      (admin ? ' (this process has CAP_NET_ADMIN already)' : ', and this process lacks CAP_NET_ADMIN too'),
+    fix: [
+      `Make the device node usable by every user, as most distributions ship it: sudo chmod 0666 ${path}`,
+      `Keep that across reboots with a udev rule: echo 'KERNEL=="tun", MODE="0666"' | sudo tee /etc/udev/rules.d/60-tun.rules`,
+      ...(admin ? [] : [PERMISSION_HINT]),
+    ],
+  };
+}
 
 // errno names after which the device is no longer there: EBADFD is what a tun fd returns once
 // its interface was deleted (ip link del, or its network namespace went away).
@@ -43,9 +95,13 @@ export function openError(error: unknown, what: string): TapError {
     );
   }
   if (sys.syscall === 'open' && (sys.code === 'EACCES' || sys.code === 'EPERM')) {
+    const path = sys.path ?? '/dev/net/tun';
+    const problem = tunAccessProblem(path);
     return new TapError(
       TapErrorCode.PERMISSION_DENIED,
-      `${what}: ${sys.path ?? '/dev/net/tun'} cannot be opened by this user (${reason}). ${PERMISSION_HINT}`,
+      problem
+        ? `${what}: ${problem.reason} (${reason}). ${problem.fix.join('. ')}`
+        : `${what}: ${path} cannot be opened by this user (${reason}). ${PERMISSION_HINT}`,
       systemErrorDetails(error, BACKEND),
     );
   }

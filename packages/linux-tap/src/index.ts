@@ -14,8 +14,14 @@
  * ```
  * @packageDocumentation
  */
-import { definePortBackend, type TapBackend } from '@tapkit/core';
-import { openLinuxPort, TAP_LIMITS, type LinuxTapOptions } from './port.js';
+import {
+  definePortBackend,
+  TapError,
+  TapErrorCode,
+  type TapBackend,
+  type TapOpenOptions,
+} from '@tapkit/core';
+import { openLinuxPort, openLinuxTunPort, TAP_LIMITS, TUN_LIMITS, type LinuxTapOptions } from './port.js';
 import { probeLinuxTap } from './probe.js';
 import { BACKEND } from './errors.js';
 
@@ -23,8 +29,53 @@ import { BACKEND } from './errors.js';
 export const linuxTap: TapBackend<LinuxTapOptions> = definePortBackend<LinuxTapOptions>({
   name: BACKEND,
   limits: TAP_LIMITS,
+  options: ['queues', 'attach', 'offload', 'fd'],
   probe: () => probeLinuxTap(),
   openPort: openLinuxPort,
+});
+
+/** Options of {@link linuxTun}: core's (but `mac`: a tun has none), plus `queues`. */
+export interface LinuxTunDeviceOptions extends Omit<TapOpenOptions, 'mac'> {
+  /** Queues (fds), 1–256, as {@link LinuxTapOptions.queues}. Default 1. */
+  queues?: number;
+}
+
+/**
+ * A tun device (layer 3) with the whole TapDevice API — `read()`, iterators, `AbortSignal`,
+ * stats, backpressure, `pipeTo()` to another tun — where frames are bare IP packets (IPv4 or
+ * IPv6, told apart by the version nibble): no Ethernet header, `capabilities.layer` 3, an empty
+ * `mac`. Packets written must be 20 bytes to `mtu` long. Root or CAP_NET_ADMIN, as for a tap.
+ *
+ * @example
+ * ```ts
+ * const tun = await linuxTun.open({ name: 'tun%d', addresses: ['10.0.0.1/24'] });
+ * for await (const packet of tun) console.log(packet[0] >> 4, packet.length); // version, size
+ * ```
+ */
+export const linuxTun: TapBackend<LinuxTunDeviceOptions> = definePortBackend<LinuxTunDeviceOptions>({
+  name: 'linux-tun',
+  limits: TUN_LIMITS,
+  options: ['queues'],
+  probe: () => probeLinuxTap(),
+  openPort: async (options, raw) => {
+    if ((raw as TapOpenOptions).mac !== undefined) {
+      throw new TapError(
+        TapErrorCode.UNSUPPORTED_OPTION,
+        'the linux-tun backend does not support the option "mac": a tun has no MAC',
+        {
+          backend: 'linux-tun',
+        },
+      );
+    }
+    return openLinuxTunPort({
+      name: options.name,
+      mtu: options.mtu,
+      addresses: options.addresses.map((a) => a.cidr),
+      up: options.up,
+      queues: raw.queues,
+      env: raw.env,
+    });
+  },
 });
 
 /** What core's loader reads from a backend package. */
@@ -36,6 +87,7 @@ export {
   OFFLOAD_MAX_FRAME_LENGTH,
   TAP_CAPABILITIES,
   TAP_LIMITS,
+  TUN_CAPABILITIES,
   TUN_LIMITS,
   type LinuxTapOptions,
   type LinuxTunOptions,

@@ -11,6 +11,8 @@ import {
   TapErrorCode,
   checkInterfaceName,
   checkMtu,
+  describeValue,
+  isNameTemplate,
   parseCidr,
   type Frame,
   type InterfaceAddress,
@@ -50,6 +52,15 @@ export interface LinuxTapOptions extends TapOpenOptions {
    * `parseVnetHeader`, `withVnetHeader`, `vnetPayload`); `capabilities.offload` is true. Default false.
    */
   offload?: boolean;
+  /**
+   * Adopt this open tap fd instead of opening one: what a process handed a device by a
+   * privileged helper (over a Unix socket, `SCM_RIGHTS`) or by systemd needs. The fd must be
+   * attached to a tap device without packet information or a vnet header (`IFF_TAP |
+   * IFF_NO_PI`); the device keeps its name, and its MTU and MAC unless given here (changing
+   * them, or giving addresses or `up`, needs CAP_NET_ADMIN). tapkit owns the fd from then on:
+   * closing the device closes it. Not with `name`, `attach`, `queues` or `offload`.
+   */
+  fd?: number;
 }
 
 /** MTUs a tap takes: the kernel allows 68 up to 65535 minus the Ethernet header. */
@@ -106,7 +117,7 @@ function checkQueues(queues: unknown): number {
   if (typeof queues !== 'number' || !Number.isInteger(queues) || queues < 1 || queues > MAX_QUEUES) {
     throw new TapError(
       TapErrorCode.INVALID_OPTION,
-      `queues must be an integer from 1 to ${MAX_QUEUES}, not ${typeof queues === 'number' ? queues : typeof queues}`,
+      `queues must be an integer from 1 to ${MAX_QUEUES}, not ${describeValue(queues)}`,
       {
         backend: BACKEND,
       },
@@ -202,11 +213,24 @@ class LinuxQueues {
     }
   }
 
+  /** Adopts `fd`, already attached to the tap device `name` (see {@link LinuxTapOptions.fd}). */
+  adopt(fd: number, name: string): void {
+    try {
+      this.#openQueue(name, false, false, undefined, fd);
+    } catch (error) {
+      this.close();
+      throw openError(error, `adopt fd ${fd} of ${name}`);
+    }
+    this.#name = name;
+    this.#attached = true; // its settings are changed only where asked, as on an attached device
+  }
+
   #openQueue(
     name: string,
     multiQueue: boolean,
     exclusive: boolean,
     offloads: number | undefined,
+    fd?: number,
   ): RawTapHandle {
     const offsets = new Uint32Array(BATCH_FRAMES + 1);
     // Room for the largest frame the MTU allows (in offload mode, a super-frame); a larger one
@@ -218,6 +242,7 @@ class LinuxQueues {
         : this.mtu;
     const handle = new this.#addon.TapHandle({
       name,
+      ...(fd !== undefined && { fd }),
       mode: this.#mode,
       multiQueue,
       exclusive,
@@ -229,11 +254,11 @@ class LinuxQueues {
       slabBytes: Math.max(MIN_SLAB_BYTES, 4 * reserve),
       // One call per batch. The frames are views into a slab the addon never writes again.
       onRead: (slab, count) => {
-        const frames: Frame[] = [];
+        const frames: Buffer[] = [];
         let start = offsets[0]!;
         for (let i = 1; i <= count; i++) {
           const end = offsets[i]!;
-          frames.push(new Uint8Array(slab, start, end - start));
+          frames.push(Buffer.from(slab, start, end - start));
           start = end;
         }
         this.#sink?.receive(frames);
@@ -592,6 +617,7 @@ export async function openLinuxPort(
   const attach = checkFlag(raw.attach, 'attach');
   const offload = checkFlag(raw.offload, 'offload');
   const addon = loadAddon(raw.env ?? process.env);
+  if (raw.fd !== undefined) return adoptLinuxPort(addon, options, raw);
   if (attach) return attachLinuxPort(addon, options, raw, queues, offload);
   const port = new LinuxTapPort(addon, options.mtu, options.mac, offload);
   port.open(options.name, queues);
@@ -618,10 +644,12 @@ function attachLinuxPort(
   offload: boolean,
 ): TapPort {
   const name = options.name;
-  if (name === undefined) {
-    throw new TapError(TapErrorCode.INVALID_OPTION, 'attach needs the name of the persistent device', {
-      backend: BACKEND,
-    });
+  if (name === undefined || isNameTemplate(name)) {
+    throw new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `attach needs the name of the persistent device${name === undefined ? '' : `, not a template (${name})`}`,
+      { backend: BACKEND },
+    );
   }
   let link;
   try {
@@ -634,6 +662,77 @@ function attachLinuxPort(
   const up = raw.up !== undefined && raw.up !== link.up ? raw.up : undefined;
   const port = new LinuxTapPort(addon, mtu ?? link.mtu, mac ?? link.mac, offload);
   port.open(name, queues, true);
+  port.configure({ mtu, mac, addresses: options.addresses, up });
+  return port;
+}
+
+// if_tun.h: the flags /sys/class/net/NAME/tun_flags reports.
+const IFF_TAP = 0x0002;
+const IFF_NO_PI = 0x1000;
+const IFF_VNET_HDR = 0x4000;
+
+/**
+ * The tap device an fd is attached to, from the kernel's own account (`iff:` in
+ * /proc/self/fdinfo, then the device's tun_flags); an error saying what is wrong otherwise.
+ */
+function tapOfFd(fd: number): string {
+  const refuse = (why: string) =>
+    new TapError(TapErrorCode.INVALID_OPTION, `fd ${fd} cannot be adopted: ${why}`, { backend: BACKEND });
+  let info: string;
+  try {
+    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    throw refuse('it is not open in this process');
+  }
+  const name = /^iff:\s*(\S+)$/m.exec(info)?.[1];
+  if (name === undefined)
+    throw refuse('it is not attached to a tun/tap device (/dev/net/tun after TUNSETIFF)');
+  let flags = NaN;
+  try {
+    flags = Number.parseInt(readFileSync(`/sys/class/net/${name}/tun_flags`, 'utf8'), 16);
+  } catch {
+    // no sysfs: the checks below fail
+  }
+  if ((flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) !== (IFF_TAP | IFF_NO_PI)) {
+    throw refuse(`${name} is not a tap device opened with IFF_TAP | IFF_NO_PI and without IFF_VNET_HDR`);
+  }
+  return name;
+}
+
+/** Adopts an open tap fd: see {@link LinuxTapOptions.fd}. */
+function adoptLinuxPort(addon: RawAddon, options: ResolvedOpenOptions, raw: LinuxTapOptions): TapPort {
+  const fd = raw.fd;
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    throw new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `fd must be an open file descriptor, not ${describeValue(fd)}`,
+      {
+        backend: BACKEND,
+      },
+    );
+  }
+  const conflict = (['name', 'attach', 'queues', 'offload'] as const).find((key) => raw[key] !== undefined);
+  if (conflict !== undefined) {
+    throw new TapError(
+      TapErrorCode.INVALID_OPTION,
+      `fd cannot be combined with ${conflict}: the fd decides it`,
+      {
+        backend: BACKEND,
+      },
+    );
+  }
+  const name = tapOfFd(fd);
+  let link;
+  try {
+    link = addon.getLink(name);
+  } catch (error) {
+    throw openError(error, `adopt fd ${fd} of ${name}`);
+  }
+  const mtu = raw.mtu !== undefined && options.mtu !== link.mtu ? options.mtu : undefined;
+  const mac = raw.mac !== undefined && !sameBytes(options.mac, link.mac) ? options.mac : undefined;
+  const up = raw.up !== undefined && raw.up !== link.up ? raw.up : undefined;
+  const port = new LinuxTapPort(addon, mtu ?? link.mtu, mac ?? link.mac, false);
+  port.adopt(fd, name);
   port.configure({ mtu, mac, addresses: options.addresses, up });
   return port;
 }
@@ -656,7 +755,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Options of {@link openLinuxTunPort}. */
 export interface LinuxTunOptions {
-  /** Interface name, 1–15 characters of `[A-Za-z0-9_.-]`. Default: the kernel picks `tapkit-tunN`. */
+  /**
+   * Interface name, 1–15 characters of `[A-Za-z0-9_.-]`, or a template such as `tun%d`.
+   * Default: the kernel picks `tapkit-tunN`.
+   */
   name?: string;
   /** MTU, 68–65535. Default 1500. */
   mtu?: number;
@@ -695,13 +797,33 @@ export interface LinuxTunPort {
   readonly closed: boolean;
 }
 
-class LinuxTunPortImpl extends LinuxQueues implements LinuxTunPort {
+/** What a tun device can do: layer 3 (IP packets), several queues. */
+export const TUN_CAPABILITIES: TapCapabilities = Object.freeze({
+  layer: 3,
+  minMtu: TUN_LIMITS.minMtu,
+  maxMtu: TUN_LIMITS.maxMtu,
+  multiQueue: true,
+  offload: false,
+  multicastGroups: false,
+  osInterface: true,
+});
+
+/** A tun device: a LinuxTunPort, and a TapPort for the engine (see `linuxTun`). */
+class LinuxTunPortImpl extends LinuxQueues implements LinuxTunPort, TapPort {
   readonly layer = 3 as const;
+  /** A tun has no link-layer address. */
+  readonly mac = new Uint8Array(0);
+  readonly capabilities = TUN_CAPABILITIES;
+  /** An IP packet: at least an IPv4 header, at most the MTU. */
+  readonly minFrameLength = 20;
+  get maxFrameLength(): number {
+    return this.mtu;
+  }
 }
 
 /** Opens a tun device (layer 3: IP packets). Options are validated here. */
-export async function openLinuxTunPort(options: LinuxTunOptions = {}): Promise<LinuxTunPort> {
-  const name = options.name === undefined ? undefined : checkInterfaceName(options.name);
+export async function openLinuxTunPort(options: LinuxTunOptions = {}): Promise<LinuxTunPort & TapPort> {
+  const name = options.name === undefined ? undefined : checkInterfaceName(options.name, { template: true });
   const mtu = checkMtu(options.mtu ?? 1500, TUN_LIMITS);
   if (options.addresses !== undefined && !Array.isArray(options.addresses)) {
     throw new TapError(TapErrorCode.INVALID_OPTION, 'addresses must be an array of CIDR strings', {

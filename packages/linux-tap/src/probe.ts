@@ -4,20 +4,12 @@
  * @module
  */
 import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { TapErrorCode, isTapError, unavailable, type ProbeResult } from '@tapkit/core';
 import { loadAddon } from './addon.js';
-import { BACKEND, PERMISSION_HINT } from './errors.js';
+import { BACKEND, PERMISSION_HINT, hasNetAdmin, tunAccessProblem } from './errors.js';
 
 const TUN_PATH = '/dev/net/tun';
-const CAP_NET_ADMIN = 12;
-
-/** True when the effective capability set (from /proc/self/status) holds CAP_NET_ADMIN. */
-async function hasNetAdmin(): Promise<boolean> {
-  const status = await readFile('/proc/self/status', 'utf8');
-  const hex = /^CapEff:\s*([0-9a-f]+)$/im.exec(status)?.[1];
-  return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(CAP_NET_ADMIN)) & 1n) === 1n;
-}
 
 /**
  * Checks, in order: Linux; the addon loads; /dev/net/tun exists and opens; the process has
@@ -45,6 +37,10 @@ export async function probeLinuxTap(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
+      const problem = tunAccessProblem(TUN_PATH);
+      if (problem) {
+        return unavailable(BACKEND, TapErrorCode.PERMISSION_DENIED, problem.reason, error, problem.fix);
+      }
       return unavailable(
         BACKEND,
         TapErrorCode.PERMISSION_DENIED,
@@ -61,7 +57,7 @@ export async function probeLinuxTap(
     );
   }
   try {
-    if (!(await hasNetAdmin())) {
+    if (!hasNetAdmin()) {
       return unavailable(
         BACKEND,
         TapErrorCode.PERMISSION_DENIED,

@@ -44,4 +44,13 @@ async function openPair(): Promise<readonly [TapDevice, TapDevice]> {
   return [a, b];
 }
 
-conformanceSuite({ describe, it: itPrivileged }, { name: 'linux-tap', backend: 'linux-tap', open, openPair });
+conformanceSuite(
+  { describe, it: itPrivileged },
+  {
+    name: 'linux-tap',
+    backend: 'linux-tap',
+    open,
+    openPair,
+    openModule: new URL('fixtures/open-device.mjs', import.meta.url).href,
+  },
+);

@@ -7,8 +7,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import {
   ArpOp,
+  IcmpType,
+  IpProtocol,
   TapErrorCode,
   buildArpRequestFrame,
+  buildIcmpEcho,
+  buildIPv4,
+  parseIcmpEcho,
+  parseIPv4,
   decodeFrame,
   formatMac,
   parseIPv6Address,
@@ -17,7 +23,7 @@ import {
   type TapStats,
 } from '@tapkit/core';
 import { beforeAll, describe, expect } from 'vitest';
-import { linuxTap, openLinuxPort, openLinuxTunPort, type LinuxTunPort } from '../src/index.js';
+import { linuxTap, linuxTun, openLinuxPort, openLinuxTunPort, type LinuxTunPort } from '../src/index.js';
 import {
   FIXTURES,
   PACKAGE_ROOT,
@@ -143,6 +149,85 @@ describe('linux-tap: devices', () => {
     await source.close();
     await piping;
   });
+
+  itPrivileged(
+    'fills in a name template (tap%d) with the lowest free number, as the kernel does',
+    async () => {
+      const template = `${uniqueName('tt')}n%d`; // unique to this run: no other test's devices match
+      const first = await open({ name: template, up: false });
+      const second = await open({ name: template, up: false });
+      const prefix = template.replace('%d', '');
+      expect([first.name, second.name]).toEqual([`${prefix}0`, `${prefix}1`]);
+      expect(interfaces()).toEqual(expect.arrayContaining([first.name, second.name]));
+      await expect(linuxTap.open({ name: template, attach: true })).rejects.toMatchObject({
+        code: TapErrorCode.INVALID_OPTION,
+      });
+    },
+  );
+
+  itPrivileged('adopts a tap fd handed over by a privileged helper, and owns it', async () => {
+    const name = uniqueName('ta');
+    // The adopting program: opens the device from the inherited fd, reports it, closes it, and
+    // says whether the interface is gone (the helper closed its copy: this was the last fd).
+    const code = [
+      "import { existsSync } from 'node:fs';",
+      "import { linuxTap } from '@tapkit/linux-tap';",
+      'const dev = await linuxTap.open({ fd: Number(process.env.TAPKIT_TEST_FD), mtu: 1400 });',
+      'const wrote = dev.write(Buffer.alloc(60, 0xff));',
+      'const { name, mtu, backend } = dev;',
+      'await dev.close();',
+      "console.log(JSON.stringify({ name, mtu, backend, wrote, gone: !existsSync('/sys/class/net/' + name) }));",
+    ].join('\n');
+    const out = await run('python3', [
+      `${FIXTURES}hand-fd.py`,
+      name,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      code,
+    ]);
+    expect(JSON.parse(out)).toEqual({ name, mtu: 1400, backend: 'linux-tap', wrote: true, gone: true });
+  });
+
+  itPrivileged('refuses to adopt what is not a plain tap fd', async () => {
+    await expectTapError(() => linuxTap.open({ fd: 1 }), TapErrorCode.INVALID_OPTION); // stdout
+    await expectTapError(() => linuxTap.open({ fd: 1, name: 'x' }), TapErrorCode.INVALID_OPTION);
+    await expectTapError(() => linuxTap.open({ fd: -1 }), TapErrorCode.INVALID_OPTION);
+  });
+
+  itPrivileged(
+    'a TUN device has the TapDevice API: the kernel pings through it, answered by read/write',
+    async () => {
+      const ns = await createNetns();
+      const tun = await linuxTun.open({ name: `${uniqueName('tn')}%d`, up: false });
+      onCleanup(() => tun.close());
+      expect(tun).toMatchObject({ backend: 'linux-tun', capabilities: { layer: 3 } });
+      expect(tun.mac.length).toBe(0);
+      await moveInto(ns, tun.name, '10.203.0.1/24');
+      const pinging = ns.exec('ping', ['-c', '1', '-W', '10', '10.203.0.2']);
+      for await (const packet of tun.frames({ signal: AbortSignal.timeout(10_000) })) {
+        expect(Buffer.isBuffer(packet)).toBe(true);
+        if (packet[0]! >> 4 !== 4) continue; // IPv6 chatter
+        const ip = parseIPv4(packet);
+        const echo = ip.protocol === IpProtocol.ICMP ? parseIcmpEcho(ip.payload) : undefined;
+        if (echo?.type !== IcmpType.EchoRequest) continue;
+        const reply = buildIcmpEcho({ ...echo, type: IcmpType.EchoReply });
+        tun.write(buildIPv4({ src: ip.dst, dst: ip.src, protocol: IpProtocol.ICMP, payload: reply }));
+        break;
+      }
+      await pinging; // exits 0: the reply arrived
+      expect(tun.stats()).toMatchObject({ txFrames: 1 });
+      await expectTapError(() => tun.write(new Uint8Array(19)), TapErrorCode.FRAME_TOO_SHORT);
+      await expectTapError(() => tun.write(new Uint8Array(tun.mtu + 1)), TapErrorCode.FRAME_TOO_LARGE);
+      await expectTapError(() => tun.read({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+      const tap = await open({ up: false });
+      await expectTapError(() => tun.pipeTo(tap), TapErrorCode.INVALID_ARGUMENT); // layer 3 into layer 2
+      await expectTapError(
+        () => linuxTun.open({ mac: '02:00:00:00:00:01' } as never),
+        TapErrorCode.UNSUPPORTED_OPTION,
+      );
+    },
+  );
 
   itPrivileged('accepts MTUs 68 to 65521; the kernel refuses 65522', async () => {
     for (const mtu of [68, 9000, 65521]) {

@@ -7,11 +7,9 @@
  */
 import { markAsUntransferable } from 'node:worker_threads';
 
-// V8 keeps typed arrays of up to 64 bytes on the JS heap: `new Uint8Array(frame)` is then the
-// cheapest copy. Larger ones would each need their own off-heap backing store, which costs ~10x
-// more, so they are carved out of a shared 64 KiB slab instead (what Node's Buffer pool does,
-// with a slab sized for 1500-byte frames). Jumbo frames get their own memory.
-const ON_HEAP_MAX = 64;
+// A frame of its own backing store would cost ~10x more than a view, so copies are carved out of
+// a shared 64 KiB slab (what Node's Buffer pool does, with a slab sized for 1500-byte frames),
+// as Buffer views: frames tapkit hands out are Buffers. Jumbo frames get their own memory.
 const SLAB_SIZE = 64 * 1024;
 const SLAB_FRAME_MAX = SLAB_SIZE / 4;
 
@@ -20,16 +18,16 @@ export class FrameCopier {
   #slab = new ArrayBuffer(0);
   #offset = 0;
 
-  copy(frame: Uint8Array): Uint8Array {
+  copy(frame: Uint8Array): Buffer {
     const length = frame.length;
-    if (length <= ON_HEAP_MAX || length > SLAB_FRAME_MAX) return new Uint8Array(frame);
+    if (length > SLAB_FRAME_MAX) return Buffer.from(frame);
     if (this.#offset + length > this.#slab.byteLength) {
       this.#slab = new ArrayBuffer(SLAB_SIZE);
       // Transferring one frame's buffer to a worker would detach its neighbours in the slab.
       markAsUntransferable(this.#slab);
       this.#offset = 0;
     }
-    const out = new Uint8Array(this.#slab, this.#offset, length);
+    const out = Buffer.from(this.#slab, this.#offset, length);
     out.set(frame);
     this.#offset = (this.#offset + length + 7) & ~7; // keep views 8-byte aligned
     return out;

@@ -13,12 +13,21 @@ import {
   IpProtocol,
   TapError,
   TapErrorCode,
+  abortError,
+  isTapError,
   buildArpReplyFrameFor,
+  buildArpRequestFrame,
   buildIcmpEchoFrame,
   buildNeighborAdvertisementFrame,
+  buildNeighborSolicitationFrame,
+  buildUdpFrame,
+  parseIPv4Address,
+  parseIPv6Address,
+  parseNeighborAdvertisement,
   checkDeviceMac,
   checkInterfaceName,
   checkMtu,
+  describeValue,
   formatIPv4Address,
   formatIPv6Address,
   formatMac,
@@ -55,6 +64,43 @@ export interface VirtualHostOptions {
   name?: string;
   /** Answer after this many milliseconds instead of on the next tick: models a slow stack. */
   responseDelayMs?: number;
+  /** How many received frames {@link VirtualHost.received} keeps (the latest). Default 1000. */
+  logFrames?: number;
+}
+
+/** Options of {@link VirtualHost.ping}. */
+export interface PingOptions {
+  /** Give up after this many milliseconds (a timer: fake timers drive it). Default 1000. */
+  timeoutMs?: number;
+  /** Echo data. Default 56 bytes of a pattern, as ping sends. */
+  data?: Uint8Array;
+  signal?: AbortSignal;
+}
+
+/** An echo reply {@link VirtualHost.ping} got. */
+export interface PingReply {
+  /** Who answered (the address pinged). */
+  readonly from: string;
+  /** The MAC it answered from. */
+  readonly mac: string;
+  readonly sequence: number;
+  /** Its TTL (IPv4) or hop limit (IPv6). */
+  readonly ttl: number;
+  /** Milliseconds from the request to the reply, by `Date.now()` (fake timers move it). */
+  readonly rttMs: number;
+}
+
+/** What {@link VirtualHost.sendUdp} sends. */
+export interface UdpSendOptions {
+  /** The destination address (IPv4 or IPv6; the host must have an address of that family). */
+  to: string | Uint8Array;
+  port: number;
+  /** Source port. Default 40000. */
+  fromPort?: number;
+  payload: Uint8Array | string;
+  /** Give up resolving the destination's MAC after this many milliseconds. Default 1000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
 }
 
 /** What a host has seen and done. */
@@ -75,6 +121,17 @@ function equal(a: Uint8Array, b: Uint8Array | undefined): boolean {
   if (b === undefined || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A timeout and a signal as one; `done` releases both. */
+interface Deadline {
+  readonly signal: AbortSignal;
+  readonly what: string;
+  done(): void;
+}
+
+function formatIp(address: Uint8Array): string {
+  return address.length === 4 ? formatIPv4Address(address) : formatIPv6Address(address);
 }
 
 function isZero(a: Uint8Array): boolean {
@@ -109,6 +166,7 @@ export function resolveHostOptions(options: VirtualHostOptions): {
   mtu: number;
   name: string | undefined;
   responseDelayMs: number;
+  logFrames: number;
 } {
   if (typeof options !== 'object' || options === null) throw invalidOption('host options must be an object');
   const { responseDelayMs = 0 } = options;
@@ -117,7 +175,12 @@ export function resolveHostOptions(options: VirtualHostOptions): {
       `responseDelayMs must be a number of milliseconds >= 0, not ${String(responseDelayMs)}`,
     );
   }
+  const { logFrames = 1000 } = options;
+  if (!Number.isInteger(logFrames) || logFrames < 0) {
+    throw invalidOption(`logFrames must be an integer >= 0, not ${describeValue(logFrames)}`);
+  }
   return {
+    logFrames,
     ipv4: hostAddress(options.ipv4, 4),
     ipv6: hostAddress(options.ipv6, 6),
     mac: options.mac === undefined ? undefined : checkDeviceMac(options.mac),
@@ -155,6 +218,13 @@ export class VirtualHost {
   readonly #ip6: Uint8Array[];
   readonly #groups: Uint8Array[];
   readonly #delayMs: number;
+  readonly #logFrames: number;
+  #log: Buffer[] = [];
+  /** Frames awaited by ping() and sendUdp(): each one is offered every frame received. */
+  readonly #waiters = new Set<(frame: Frame) => boolean>();
+  #nextSequence = 1;
+  /** The deadlines of pending ping()s and sendUdp()s: leaving the network ends them. */
+  readonly #pending = new Set<AbortController>();
 
   #received = 0;
   #arpReplies = 0;
@@ -170,6 +240,7 @@ export class VirtualHost {
     this.#ip6 = options.ipv6 ? [linkLocal, options.ipv6] : [linkLocal];
     this.#groups = this.#ip6.map(solicitedNodeMulticast);
     this.#delayMs = options.responseDelayMs;
+    this.#logFrames = options.logFrames;
     this.name = name;
     this.mac = formatMac(mac);
     this.ipv4 = options.ipv4 && formatIPv4Address(options.ipv4);
@@ -178,7 +249,7 @@ export class VirtualHost {
     this.mtu = options.mtu;
     this.#link = new Link(name, 'host', mac, options.mtu, Infinity, {
       receive: (frames) => this.#receive(frames),
-      gone: () => {},
+      gone: (error) => this.#abortPending(error),
     });
     sw.attach(this.#link);
   }
@@ -226,17 +297,227 @@ export class VirtualHost {
     this.#switch.ingress(link, this.#switch.copier.copy(frame));
   }
 
+  /**
+   * The frames the host received (the latest `logFrames`, oldest first), whether it answered
+   * them or not: what a test asserts its code sent. Buffers; `clear` empties the log.
+   */
+  received(options: { clear?: boolean } = {}): Buffer[] {
+    const log = this.#log.slice();
+    if (options.clear === true) this.#log = [];
+    return log;
+  }
+
+  /**
+   * Pings `address` as a real host does: resolves its MAC (ARP, or neighbour solicitation),
+   * sends one echo request and resolves with the reply. Rejects with `ERR_TAP_ABORTED` when no
+   * answer comes within `timeoutMs` (its cause a `TimeoutError`) or the signal aborts, and with
+   * `ERR_TAP_INVALID_ARGUMENT` for an address of a family the host has none of. No randomness:
+   * sequence numbers count from 1, so a seeded run is the same every time.
+   */
+  async ping(address: string | Uint8Array, options: PingOptions = {}): Promise<PingReply> {
+    const { dst, src } = this.#route(address);
+    const deadline = this.#deadline(options.timeoutMs, options.signal, `ping ${formatIp(dst)}`);
+    try {
+      const mac = await this.#resolve(dst, src, deadline);
+      const sequence = this.#nextSequence++;
+      const identifier = 0x7470; // 'tp'
+      const sent = Date.now();
+      this.#send(
+        buildIcmpEchoFrame({
+          srcMac: this.#mac,
+          dstMac: mac,
+          src,
+          dst,
+          type: 'request',
+          identifier,
+          sequence,
+          data: options.data ?? Uint8Array.from({ length: 56 }, (_, i) => i),
+        }),
+      );
+      const ttl = await this.#await(deadline, (frame) => {
+        const eth = parseEthernet(frame);
+        if (dst.length === 4) {
+          if (eth.etherType !== EtherType.IPv4) return undefined;
+          const ip = parseIPv4(eth.payload);
+          const echo = equal(ip.src, dst) ? parseIcmpEcho(ip.payload) : undefined;
+          return echo?.type === IcmpType.EchoReply && echo.sequence === sequence ? ip.ttl : undefined;
+        }
+        if (eth.etherType !== EtherType.IPv6) return undefined;
+        const ip = parseIPv6(eth.payload);
+        const echo = equal(ip.src, dst) ? parseIcmpv6Echo(ip.payload) : undefined;
+        return echo?.type === Icmpv6Type.EchoReply && echo.sequence === sequence ? ip.hopLimit : undefined;
+      });
+      return { from: formatIp(dst), mac: formatMac(mac), sequence, ttl, rttMs: Date.now() - sent };
+    } finally {
+      deadline.done();
+    }
+  }
+
+  /**
+   * Sends a UDP datagram from the host: resolves the destination's MAC (ARP, or neighbour
+   * solicitation), then sends. Rejects as {@link ping} does when the MAC cannot be resolved.
+   */
+  async sendUdp(options: UdpSendOptions): Promise<void> {
+    const { dst, src } = this.#route(options.to);
+    const payload =
+      typeof options.payload === 'string' ? Buffer.from(options.payload) : (options.payload as unknown);
+    if (!(payload instanceof Uint8Array)) {
+      throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'payload must be a Uint8Array or a string');
+    }
+    const deadline = this.#deadline(options.timeoutMs, options.signal, `UDP to ${formatIp(dst)}`);
+    try {
+      const mac = await this.#resolve(dst, src, deadline);
+      this.#send(
+        buildUdpFrame({
+          srcMac: this.#mac,
+          dstMac: mac,
+          src,
+          dst,
+          srcPort: options.fromPort ?? 40000,
+          dstPort: options.port,
+          payload,
+        }),
+      );
+    } finally {
+      deadline.done();
+    }
+  }
+
+  /** The destination's bytes and this host's address of its family. */
+  #route(address: string | Uint8Array): { dst: Uint8Array; src: Uint8Array } {
+    if (!this.#link.attached) throw new TapError(TapErrorCode.CLOSED, `host ${this.name} is detached`);
+    let dst: Uint8Array | undefined;
+    try {
+      if (typeof address === 'string')
+        dst = address.includes(':') ? parseIPv6Address(address) : parseIPv4Address(address);
+      else if (address instanceof Uint8Array) dst = Uint8Array.from(address);
+    } catch (error) {
+      throw new TapError(TapErrorCode.INVALID_ARGUMENT, `invalid address ${describeValue(address)}`, {
+        cause: error,
+      });
+    }
+    const src =
+      dst?.length === 4 ? this.#ip4 : dst?.length === 16 ? this.#ip6[this.#ip6.length - 1] : undefined;
+    if (dst === undefined || src === undefined) {
+      throw new TapError(
+        TapErrorCode.INVALID_ARGUMENT,
+        `host ${this.name} has no address to reach ${describeValue(address)} from`,
+      );
+    }
+    // A link-local destination is reached from the link-local address.
+    return {
+      dst,
+      src: dst.length === 16 && dst[0] === 0xfe && (dst[1]! & 0xc0) === 0x80 ? this.#ip6[0]! : src,
+    };
+  }
+
+  /** A timeout (on the link's timers: detaching cancels it) and the caller's signal, as one. */
+  #deadline(timeoutMs = 1000, signal: AbortSignal | undefined, what: string): Deadline {
+    const controller = new AbortController();
+    this.#pending.add(controller);
+    const link = this.#link;
+    const timer = setTimeout(() => {
+      link.timers.delete(timer);
+      controller.abort(new DOMException(`${what} timed out after ${timeoutMs} ms`, 'TimeoutError'));
+    }, timeoutMs);
+    link.timers.add(timer);
+    const onAbort = () => controller.abort(signal!.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: controller.signal,
+      what,
+      done: () => {
+        this.#pending.delete(controller);
+        clearTimeout(timer);
+        link.timers.delete(timer);
+        signal?.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  /** Waits for a received frame `match` gives a value for. */
+  #await<T>(deadline: Deadline, match: (frame: Frame) => T | undefined): Promise<T> {
+    const { signal, what } = deadline;
+    return new Promise<T>((resolve, reject) => {
+      const fail = () => {
+        this.#waiters.delete(waiter);
+        const reason: unknown = signal.reason;
+        // The host left the network (a TapError), or the timeout or the caller's signal fired.
+        reject(isTapError(reason) ? reason : abortError(what, signal));
+      };
+      const waiter = (frame: Frame): boolean => {
+        const value = match(frame);
+        if (value === undefined) return false;
+        signal.removeEventListener('abort', fail);
+        resolve(value);
+        return true;
+      };
+      if (signal.aborted) return fail();
+      signal.addEventListener('abort', fail, { once: true });
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** The MAC of `dst` on the link: asked with ARP or a neighbour solicitation. */
+  #resolve(dst: Uint8Array, src: Uint8Array, deadline: Deadline): Promise<Uint8Array> {
+    // Sent first: the answer comes through the switch, a tick later at the earliest.
+    this.#send(
+      dst.length === 4
+        ? buildArpRequestFrame({ srcMac: this.#mac, srcIp: src, targetIp: dst })
+        : buildNeighborSolicitationFrame({ srcMac: this.#mac, src, target: dst }),
+    );
+    return this.#await(deadline, (frame) => {
+      const eth = parseEthernet(frame);
+      if (dst.length === 4) {
+        if (eth.etherType !== EtherType.ARP) return undefined;
+        const arp = parseArp(eth.payload);
+        return arp.op === ArpOp.Reply && equal(arp.senderIp, dst)
+          ? Uint8Array.from(arp.senderMac)
+          : undefined;
+      }
+      if (eth.etherType !== EtherType.IPv6) return undefined;
+      const ip = parseIPv6(eth.payload);
+      const na = ip.nextHeader === IpProtocol.ICMPv6 ? parseNeighborAdvertisement(ip.payload) : undefined;
+      return na !== undefined && equal(na.target, dst)
+        ? Uint8Array.from(na.targetLinkLayer ?? eth.src)
+        : undefined;
+    });
+  }
+
+  /** Sends a frame the host made itself. */
+  #send(frame: Buffer): void {
+    if (!this.#link.attached) throw new TapError(TapErrorCode.CLOSED, `host ${this.name} is detached`);
+    this.#switch.ingress(this.#link, frame);
+  }
+
   /** Takes the host off the network; pending delayed replies are dropped. Idempotent. */
   detach(): void {
     this.#switch.detach(this.#link);
+    this.#abortPending(new TapError(TapErrorCode.CLOSED, `host ${this.name} was detached`));
+  }
+
+  #abortPending(error: TapError): void {
+    for (const controller of this.#pending) controller.abort(error);
   }
 
   // ---- the stack ----
 
-  #receive(frames: Frame[]): void {
+  #receive(frames: Buffer[]): void {
     this.#received += frames.length;
+    if (this.#logFrames > 0) {
+      this.#log.push(...frames);
+      if (this.#log.length > this.#logFrames) this.#log = this.#log.slice(-this.#logFrames);
+    }
     for (const frame of frames) {
-      let reply: Frame | undefined;
+      for (const waiter of this.#waiters) {
+        try {
+          if (waiter(frame)) this.#waiters.delete(waiter);
+        } catch {
+          // malformed: not what the waiter waits for
+        }
+      }
+      let reply: Buffer | undefined;
       try {
         reply = this.#answer(frame);
       } catch {
@@ -246,7 +527,7 @@ export class VirtualHost {
     }
   }
 
-  #reply(frame: Frame): void {
+  #reply(frame: Buffer): void {
     const link = this.#link;
     if (this.#delayMs === 0) {
       this.#switch.ingress(link, frame);
@@ -261,7 +542,7 @@ export class VirtualHost {
   }
 
   /** The reply to `frame`, or undefined when a real host would stay silent. */
-  #answer(frame: Frame): Frame | undefined {
+  #answer(frame: Frame): Buffer | undefined {
     // The NIC's filter: our unicast MAC, or a group address (the IP layer then decides).
     if ((frame[0]! & 1) === 0 && !equal(frame.subarray(0, 6), this.#mac)) return undefined;
     const eth = parseEthernet(frame);
@@ -278,7 +559,7 @@ export class VirtualHost {
     }
   }
 
-  #arp(eth: EthernetFrame): Frame | undefined {
+  #arp(eth: EthernetFrame): Buffer | undefined {
     const arp = parseArp(eth.payload);
     if (arp.op !== ArpOp.Request || !equal(arp.targetIp, this.#ip4)) return undefined;
     // Probes (sender 0.0.0.0, RFC 5227) and gratuitous requests (sender = target) announce or
@@ -288,7 +569,7 @@ export class VirtualHost {
     return buildArpReplyFrameFor(arp, this.#mac);
   }
 
-  #ipv4(eth: EthernetFrame): Frame | undefined {
+  #ipv4(eth: EthernetFrame): Buffer | undefined {
     const ip = parseIPv4(eth.payload);
     if (!equal(ip.dst, this.#ip4) || !verifyIPv4Checksum(eth.payload) || ip.protocol !== IpProtocol.ICMP)
       return undefined;
@@ -311,7 +592,7 @@ export class VirtualHost {
     });
   }
 
-  #ipv6(eth: EthernetFrame): Frame | undefined {
+  #ipv6(eth: EthernetFrame): Buffer | undefined {
     const ip = parseIPv6(eth.payload);
     const unicast = this.#ip6.some((a) => equal(ip.dst, a));
     const forUs = unicast || equal(ip.dst, ALL_NODES) || this.#groups.some((g) => equal(ip.dst, g));
@@ -346,7 +627,7 @@ export class VirtualHost {
     dst: Uint8Array,
     hopLimit: number,
     body: Uint8Array,
-  ): Frame | undefined {
+  ): Buffer | undefined {
     // Hop limit 255 proves the solicitation was not forwarded by a router.
     if (hopLimit !== 255) return undefined;
     const ns = parseNeighborSolicitation(body);

@@ -23,6 +23,13 @@ export {
 } from './network.js';
 export type { MockNetworkStats } from './switch.js';
 export type { MockFaults } from './faults.js';
-export { VirtualHost, type VirtualHostOptions, type VirtualHostStats } from './host.js';
+export {
+  VirtualHost,
+  type PingOptions,
+  type PingReply,
+  type UdpSendOptions,
+  type VirtualHostOptions,
+  type VirtualHostStats,
+} from './host.js';
 export type { MockCapture, MockCaptureOptions } from './capture.js';
 export { MOCK_CAPABILITIES } from './port.js';

@@ -7,6 +7,8 @@
  */
 import {
   definePortBackend,
+  describeValue,
+  isNameTemplate,
   fromSystemError,
   isTapError,
   TapError,
@@ -61,9 +63,7 @@ function invalidOption(message: string): TapError {
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalidOption(
-      `${name} must be a positive integer, not ${typeof value === 'number' ? value : typeof value}`,
-    );
+    throw invalidOption(`${name} must be a positive integer, not ${describeValue(value)}`);
   }
   return value;
 }
@@ -103,6 +103,7 @@ export class MockNetwork implements AsyncDisposable {
     this.backend = definePortBackend<MockOpenOptions>({
       name: 'mock',
       limits: MOCK_CAPABILITIES,
+      options: ['network'],
       probe: () => Promise.resolve({ available: true }),
       openPort: (resolved, raw) => {
         if (raw.network !== undefined && raw.network !== this) {
@@ -141,9 +142,24 @@ export class MockNetwork implements AsyncDisposable {
     return new VirtualHost(this.#switch, name, resolved.mac ?? this.#hostMac(), resolved);
   }
 
-  /** A requested name if free, else the lowest free `<prefix>N` (as the kernel numbers tap0, tap1…). */
+  /**
+   * A requested name if free; for a template (`app%d`) or none, the lowest free `app0`,
+   * `app1`… (`<prefix>N` without a name), as the kernel numbers tap0, tap1….
+   */
   #claimName(requested: string | undefined, prefix: string): string {
     const links = this.#switch.links;
+    if (requested !== undefined && isNameTemplate(requested)) {
+      for (let i = 0; ; i++) {
+        const name = requested.replace('%d', String(i));
+        if (name.length > 15) {
+          throw new TapError(
+            TapErrorCode.NAME_IN_USE,
+            `no free name for ${requested} on network ${this.name}`,
+          );
+        }
+        if (!links.has(name)) return name;
+      }
+    }
     if (requested !== undefined) {
       if (links.has(requested)) {
         throw new TapError(

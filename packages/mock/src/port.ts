@@ -12,6 +12,7 @@ import {
   type TapCapabilities,
   type TapPort,
 } from '@tapkit/core';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Link, Switch } from './switch.js';
 
 /** What the mock can do: layer 2, one queue, no offload, no OS interface. */
@@ -29,10 +30,20 @@ export class MockPort implements TapPort {
   readonly capabilities = MOCK_CAPABILITIES;
   readonly #switch: Switch;
   readonly #link: Link;
+  /**
+   * Holds the event loop while the device is open, as a real device's fd does: a message port
+   * with a listener is a ref'd handle. (Not a timer: fake timers would replace it, and
+   * `runAllTimers()` would never end.)
+   */
+  readonly #keepAlive: MessagePort;
 
   constructor(sw: Switch, link: Link) {
     this.#switch = sw;
     this.#link = link;
+    // The other end stays open (closing it would close this one) and unlistened (not ref'd).
+    const { port1 } = new MessageChannel();
+    port1.on('message', () => {});
+    this.#keepAlive = port1;
   }
 
   get name(): string {
@@ -94,7 +105,16 @@ export class MockPort implements TapPort {
     this.#switch.resume(this.#link);
   }
 
+  unref(): void {
+    this.#keepAlive.unref();
+  }
+
+  ref(): void {
+    this.#keepAlive.ref();
+  }
+
   close(): void {
+    this.#keepAlive.close();
     this.#switch.detach(this.#link);
   }
 }

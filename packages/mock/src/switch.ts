@@ -11,7 +11,8 @@
  *
  * @module
  */
-import type { Frame, TapError } from '@tapkit/core';
+// Every frame in the switch is a Buffer: a copy the switch owns (see FrameCopier), delivered as is.
+import type { ReceivedFrame as Frame, TapError } from '@tapkit/core';
 import { FrameCopier } from './copy.js';
 import type { ResolvedFaults } from './faults.js';
 import type { Random } from './random.js';

@@ -14,5 +14,6 @@ conformanceSuite(
       const network = createMockNetwork();
       return [await network.open(), await network.open()] as const;
     },
+    openModule: new URL('fixtures/open-device.mjs', import.meta.url).href,
   },
 );

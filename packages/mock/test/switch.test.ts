@@ -194,7 +194,7 @@ describe('learning switch', () => {
     expectCode(() => net.addHost({ ipv4: '10.0.0.1/33' }), TapErrorCode.INVALID_OPTION);
     expectCode(() => net.addHost({ mac: '01:00:5e:00:00:01' }), TapErrorCode.INVALID_OPTION);
     expectCode(() => net.addHost({ name: 'no spaces' }), TapErrorCode.INVALID_OPTION);
-    expectCode(() => net.addHost({ mtu: 20 }), TapErrorCode.INVALID_OPTION);
+    expectCode(() => net.addHost({ mtu: 20 }), TapErrorCode.MTU_UNSUPPORTED);
     expectCode(() => net.addHost({ responseDelayMs: -1 }), TapErrorCode.INVALID_OPTION);
     expectCode(() => net.setFaults({ loss: 1.5 }), TapErrorCode.INVALID_ARGUMENT);
     expectCode(() => net.setFaults({ delayMs: -1 }), TapErrorCode.INVALID_ARGUMENT);
@@ -211,7 +211,7 @@ describe('learning switch', () => {
     await expect(backend.open({ network: {} as never })).rejects.toMatchObject({
       code: TapErrorCode.INVALID_OPTION,
     });
-    await expect(net.open({ mtu: 10 })).rejects.toMatchObject({ code: TapErrorCode.INVALID_OPTION });
+    await expect(net.open({ mtu: 10 })).rejects.toMatchObject({ code: TapErrorCode.MTU_UNSUPPORTED });
     const host = net.addHost();
     expectCode(() => host.send(new Uint8Array(10)), TapErrorCode.FRAME_TOO_SHORT);
     expectCode(() => host.send(new Uint8Array(1515)), TapErrorCode.FRAME_TOO_LARGE);

@@ -63,9 +63,11 @@ export async function loadBackend(name: string): Promise<TapBackend> {
  * await using dev = await openTap({ addresses: ['10.0.0.1/24'] });
  * ```
  */
+export function openTap(options?: TapOpenOptions, context?: SelectionContext): Promise<TapDevice>;
 export function openTap<O extends TapOpenOptions>(
-  options: O = {} as O,
-  context: SelectionContext = {},
-): Promise<TapDevice> {
+  options: O & { readonly backend: string | TapBackend<O> },
+  context?: SelectionContext,
+): Promise<TapDevice>;
+export function openTap(options: TapOpenOptions = {}, context: SelectionContext = {}): Promise<TapDevice> {
   return coreOpenTap(options, { ...context, load: context.load ?? loadBackend });
 }

@@ -133,6 +133,7 @@ async function inspect(name: string, context: Required<DoctorContext>): Promise<
     if (probe.available) return { ...base, available: true };
     code = probe.error.code;
     reason = probe.reason;
+    if (probe.fix !== undefined) return { ...base, available: false, code, reason, fix: [...probe.fix] };
   } catch (error) {
     code = isTapError(error) ? error.code : TapErrorCode.SYSTEM;
     reason = (error as Error).message ?? String(error);

@@ -104,6 +104,38 @@ describe('tapkit doctor on Linux', () => {
   });
 });
 
+describe('tapkit doctor with a /dev/net/tun of mode 0600', () => {
+  /**
+   * `tapkit doctor --json` as nobody, with or without CAP_NET_ADMIN, in a mount namespace whose
+   * /dev/net/tun is a fresh node of mode 0600 owned by root (whatever the host's is).
+   */
+  async function doctorAsNobody(withNetAdmin: boolean): Promise<DoctorReport> {
+    const caps = withNetAdmin ? ['--inh-caps=+net_admin', '--ambient-caps=+net_admin'] : [];
+    const command = [...NOBODY, ...caps, process.execPath, cli, 'doctor', '--json'].join(' ');
+    const script = `mount -t tmpfs tmpfs /dev/net && mknod -m 600 /dev/net/tun c 10 200 && exec ${command}`;
+    const { stdout } = await new Promise<{ stdout: string }>((resolve) => {
+      execFile('unshare', ['--mount', 'sh', '-c', script], { timeout: 20_000 }, (_error, out) =>
+        resolve({ stdout: out }),
+      );
+    });
+    return JSON.parse(stdout) as DoctorReport;
+  }
+
+  itPrivileged('blames the mode, not a missing CAP_NET_ADMIN, and says how to fix it', async () => {
+    const [withCap, withoutCap] = await Promise.all([doctorAsNobody(true), doctorAsNobody(false)]);
+    const linux = withCap.backends.find((b) => b.name === 'linux-tap')!;
+    expect(linux).toMatchObject({ available: false, code: 'ERR_TAP_PERMISSION_DENIED' });
+    expect(linux.reason).toMatch(/\/dev\/net\/tun is mode 0600 .* has CAP_NET_ADMIN already/);
+    expect(linux.fix!.join('\n')).toContain('sudo chmod 0666 /dev/net/tun');
+    expect(linux.fix!.join('\n')).toContain('KERNEL=="tun", MODE="0666"');
+    expect(linux.fix!.join('\n')).not.toContain('setcap');
+    // Without the capability either, both are said.
+    const bare = withoutCap.backends.find((b) => b.name === 'linux-tap')!;
+    expect(bare.reason).toMatch(/lacks CAP_NET_ADMIN too/);
+    expect(bare.fix!.join('\n')).toMatch(/chmod 0666[\s\S]*setcap cap_net_admin\+ep/);
+  });
+});
+
 describe('tapkit list on Linux', () => {
   itPrivileged('tells kinds, peers, bridges, tapkit devices and their owners apart', async () => {
     const ns = await createNetns();

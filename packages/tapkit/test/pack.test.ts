@@ -107,7 +107,7 @@ describe('the published packages', () => {
       const native = p.files.includes('binding.gyp');
       const allowed = native
         ? /^(package\.json|README\.md|LICENSE|binding\.gyp|dist\/.+|native\/[\w.-]+\.(cc|h)|native\/common\/tapkit\/[\w.-]+\.h|prebuilds\/[\w+.-]+\/[\w@+.-]+\.node)$/
-        : /^(package\.json|README\.md|LICENSE|dist\/.+)$/;
+        : /^(package\.json|README\.md|LICENSE|bin\/tapkit\.js|dist\/.+)$/;
       expect(
         p.files.filter((f) => !allowed.test(f)),
         p.name,
@@ -153,7 +153,9 @@ describe('the published packages', () => {
       ['@tapkit/darwin-feth', ['darwin']],
       ['@tapkit/darwin-utun', ['darwin']],
     ]);
-    expect(packed.find((p) => p.name === 'tapkit')!.files).toContain('dist/cli.js');
+    expect(packed.find((p) => p.name === 'tapkit')!.files).toEqual(
+      expect.arrayContaining(['bin/tapkit.js', 'dist/cli.js']),
+    );
   });
 
   it('install from the tarballs and run the demo through import, require, the bin and TypeScript', async () => {

@@ -110,12 +110,12 @@ export interface BuildEthernetOptions extends EthernetHeaderOptions {
 }
 
 /** Builds a frame: header (with the VLAN tag if given) + payload, in one allocation. */
-export function buildEthernet(opts: BuildEthernetOptions): Uint8Array {
+export function buildEthernet(opts: BuildEthernetOptions): Buffer {
   assertBytes(opts.payload, 'payload');
   const headerLength =
     opts.vlan === undefined ? ETHERNET_HEADER_LENGTH : ETHERNET_HEADER_LENGTH + VLAN_TAG_LENGTH;
   const length = headerLength + opts.payload.length;
-  const out = new Uint8Array(opts.padTo60 === true ? Math.max(length, ETHERNET_MIN_FRAME_LENGTH) : length);
+  const out = Buffer.alloc(opts.padTo60 === true ? Math.max(length, ETHERNET_MIN_FRAME_LENGTH) : length);
   writeEthernetHeader(out, 0, opts);
   out.set(opts.payload, headerLength);
   return out;

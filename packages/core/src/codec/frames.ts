@@ -2,8 +2,9 @@
  * Whole-frame builders (Ethernet + ARP/IP + UDP/ICMP) for tests, mocks and demos, each writing
  * every layer into one allocation; and {@link decodeFrame}, a one-shot decoder that never throws.
  *
- * IP addresses are bytes (see `parseIPv4Address` / `parseIPv6Address`); MACs may be strings.
- * The IP version follows the address length: 4 bytes IPv4, 16 bytes IPv6.
+ * Addresses may be given either way: IPs as text (`10.0.0.1`, `fd00::1`) or bytes, MACs as
+ * `aa:bb:cc:dd:ee:ff` or 6 bytes. The IP version follows the address: 4 bytes (or dotted
+ * decimal) IPv4, 16 bytes (or text with colons) IPv6. Frames built are Buffers.
  *
  * @module
  */
@@ -50,8 +51,10 @@ import {
   writeIPv4Header,
   type IPv4Packet,
 } from './ipv4.js';
+import { parseIPv4Address } from './ipv4.js';
 import {
   IPV6_HEADER_LENGTH,
+  parseIPv6Address,
   parseIPv6,
   writeIPv6Header,
   solicitedNodeMulticast,
@@ -59,6 +62,32 @@ import {
 } from './ipv6.js';
 import { BROADCAST_MAC, ipv6MulticastMac, type MacInput } from './mac.js';
 import { parseUdp, UDP_HEADER_LENGTH, writeUdp, type UdpDatagram } from './udp.js';
+
+/** An IP address: text (`10.0.0.1`, `fd00::1`) or bytes (4 or 16). */
+export type IpInput = string | Uint8Array;
+
+/** The bytes of an IP address given as text or bytes (bytes are returned as they are). */
+export function ipAddressBytes(input: IpInput, what = 'IP address'): Uint8Array {
+  if (typeof input === 'string')
+    return input.includes(':') ? parseIPv6Address(input) : parseIPv4Address(input);
+  assertBytes(input, what);
+  return input;
+}
+
+/** `T` with the IP address fields `K` as bytes. */
+type WithIpBytes<T, K extends keyof T> = Omit<T, K> & {
+  [P in K]: undefined extends T[P] ? Uint8Array | undefined : Uint8Array;
+};
+
+/** A copy of `opts` with the IP address fields `keys` (those set) as bytes. */
+function withIpBytes<T extends object, K extends keyof T>(opts: T, keys: readonly K[]): WithIpBytes<T, K> {
+  const out = { ...opts } as Record<string, unknown>;
+  for (const key of keys) {
+    const value = opts[key] as IpInput | undefined;
+    if (value !== undefined) out[key as string] = ipAddressBytes(value, String(key));
+  }
+  return out as WithIpBytes<T, K>;
+}
 
 /** Link-layer options every frame builder takes. */
 export interface FrameOptions {
@@ -79,9 +108,10 @@ function allocFrame(
   src: MacInput,
   etherType: number,
   bodyLength: number,
-): Uint8Array {
+): Buffer {
   const length = l2Length(opts) + bodyLength;
-  const out = new Uint8Array(opts.padTo60 === true ? Math.max(length, ETHERNET_MIN_FRAME_LENGTH) : length);
+  // A Buffer, as frames a device receives are: one rule for frames tapkit hands out.
+  const out = Buffer.alloc(opts.padTo60 === true ? Math.max(length, ETHERNET_MIN_FRAME_LENGTH) : length);
   writeEthernetHeader(out, 0, { dst, src, etherType, vlan: opts.vlan });
   return out;
 }
@@ -91,12 +121,13 @@ function allocFrame(
 /** Options of {@link buildArpRequestFrame}. */
 export interface ArpRequestFrameOptions extends FrameOptions {
   srcMac: MacInput;
-  srcIp: Uint8Array;
-  targetIp: Uint8Array;
+  srcIp: IpInput;
+  targetIp: IpInput;
 }
 
 /** A broadcast "who has `targetIp`? tell `srcIp`". */
-export function buildArpRequestFrame(opts: ArpRequestFrameOptions): Uint8Array {
+export function buildArpRequestFrame(options: ArpRequestFrameOptions): Buffer {
+  const opts = withIpBytes(options, ['srcIp', 'targetIp']);
   const out = allocFrame(opts, BROADCAST_MAC, opts.srcMac, EtherType.ARP, 28);
   writeArp(out, l2Length(opts), {
     op: ArpOp.Request,
@@ -110,13 +141,14 @@ export function buildArpRequestFrame(opts: ArpRequestFrameOptions): Uint8Array {
 /** Options of {@link buildArpReplyFrame}: `src*` answers, `dst*` asked. */
 export interface ArpReplyFrameOptions extends FrameOptions {
   srcMac: MacInput;
-  srcIp: Uint8Array;
+  srcIp: IpInput;
   dstMac: MacInput;
-  dstIp: Uint8Array;
+  dstIp: IpInput;
 }
 
 /** A unicast "`srcIp` is at `srcMac`" to the asker. */
-export function buildArpReplyFrame(opts: ArpReplyFrameOptions): Uint8Array {
+export function buildArpReplyFrame(options: ArpReplyFrameOptions): Buffer {
+  const opts = withIpBytes(options, ['srcIp', 'dstIp']);
   const out = allocFrame(opts, opts.dstMac, opts.srcMac, EtherType.ARP, 28);
   writeArp(out, l2Length(opts), {
     op: ArpOp.Reply,
@@ -129,11 +161,7 @@ export function buildArpReplyFrame(opts: ArpReplyFrameOptions): Uint8Array {
 }
 
 /** The reply frame to a decoded `request`, from the owner (`mac`) of its target IP. */
-export function buildArpReplyFrameFor(
-  request: ArpPacket,
-  mac: MacInput,
-  opts: FrameOptions = {},
-): Uint8Array {
+export function buildArpReplyFrameFor(request: ArpPacket, mac: MacInput, opts: FrameOptions = {}): Buffer {
   return buildArpReplyFrame({
     ...opts,
     srcMac: mac,
@@ -149,16 +177,19 @@ export function buildArpReplyFrameFor(
 export interface IpFrameOptions extends FrameOptions {
   srcMac: MacInput;
   dstMac: MacInput;
-  /** 4 bytes for IPv4, 16 for IPv6. */
-  src: Uint8Array;
-  /** The same length as `src`. */
-  dst: Uint8Array;
+  /** IPv4 or IPv6, as text or bytes. */
+  src: IpInput;
+  /** Of the same family as `src`. */
+  dst: IpInput;
   /** TTL / hop limit. Default 64. */
   ttl?: number | undefined;
 }
 
 /** Allocates the frame and writes Ethernet + IP headers; the caller writes `l4Length` bytes at {@link l4Offset}. */
-function allocIpFrame(opts: IpFrameOptions, protocol: number, l4Length: number): Uint8Array {
+/** {@link IpFrameOptions} with both addresses as bytes. */
+type IpFrameBytes = WithIpBytes<IpFrameOptions, 'src' | 'dst'>;
+
+function allocIpFrame(opts: IpFrameBytes, protocol: number, l4Length: number): Buffer {
   assertAddressPair(opts.src, opts.dst);
   const v4 = opts.src.length === 4;
   const ipLength = v4 ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH;
@@ -182,7 +213,7 @@ function allocIpFrame(opts: IpFrameOptions, protocol: number, l4Length: number):
   return out;
 }
 
-function l4Offset(opts: IpFrameOptions): number {
+function l4Offset(opts: IpFrameBytes): number {
   return l2Length(opts) + (opts.src.length === 4 ? IPV4_HEADER_LENGTH : IPV6_HEADER_LENGTH);
 }
 
@@ -194,7 +225,8 @@ export interface UdpFrameOptions extends IpFrameOptions {
 }
 
 /** Ethernet + IPv4/IPv6 + UDP (checksums filled). */
-export function buildUdpFrame(opts: UdpFrameOptions): Uint8Array {
+export function buildUdpFrame(options: UdpFrameOptions): Buffer {
+  const opts = withIpBytes(options, ['src', 'dst']);
   assertBytes(opts.payload, 'payload');
   const out = allocIpFrame(opts, IpProtocol.UDP, UDP_HEADER_LENGTH + opts.payload.length);
   writeUdp(out, l4Offset(opts), opts);
@@ -211,7 +243,8 @@ export interface IcmpEchoFrameOptions extends IpFrameOptions {
 }
 
 /** Ethernet + IPv4 + ICMP echo, or Ethernet + IPv6 + ICMPv6 echo (by address length). */
-export function buildIcmpEchoFrame(opts: IcmpEchoFrameOptions): Uint8Array {
+export function buildIcmpEchoFrame(options: IcmpEchoFrameOptions): Buffer {
+  const opts = withIpBytes(options, ['src', 'dst']);
   assertBytes(opts.data, 'data');
   assertAddressPair(opts.src, opts.dst);
   const v4 = opts.src.length === 4;
@@ -241,16 +274,17 @@ export function buildIcmpEchoFrame(opts: IcmpEchoFrameOptions): Uint8Array {
 export interface NeighborSolicitationFrameOptions extends FrameOptions {
   srcMac: MacInput;
   /** The sender's address; `::` for duplicate address detection (then no link-layer option). */
-  src: Uint8Array;
-  target: Uint8Array;
+  src: IpInput;
+  target: IpInput;
   /** Default: the target's solicited-node multicast group. */
-  dst?: Uint8Array | undefined;
+  dst?: IpInput | undefined;
   /** Default: the Ethernet group address of `dst`. */
   dstMac?: MacInput | undefined;
 }
 
 /** Ethernet + IPv6 + neighbour solicitation "who has `target`?". */
-export function buildNeighborSolicitationFrame(opts: NeighborSolicitationFrameOptions): Uint8Array {
+export function buildNeighborSolicitationFrame(options: NeighborSolicitationFrameOptions): Buffer {
+  const opts = withIpBytes(options, ['src', 'target', 'dst']);
   assertLength(opts.src, 16, 'src');
   assertLength(opts.target, 16, 'target');
   const dst = opts.dst ?? solicitedNodeMulticast(opts.target);
@@ -269,12 +303,12 @@ export function buildNeighborSolicitationFrame(opts: NeighborSolicitationFrameOp
 /** Options of {@link buildNeighborAdvertisementFrame}. */
 export interface NeighborAdvertisementFrameOptions extends FrameOptions {
   srcMac: MacInput;
-  src: Uint8Array;
+  src: IpInput;
   /** Default ff02::1 (all nodes: an unsolicited advertisement). */
-  dst?: Uint8Array | undefined;
+  dst?: IpInput | undefined;
   /** Default: the Ethernet group address of `dst`. */
   dstMac?: MacInput | undefined;
-  target: Uint8Array;
+  target: IpInput;
   /** Default `srcMac`; `null` to leave the option out. */
   targetLinkLayer?: MacInput | null | undefined;
   router?: boolean | undefined;
@@ -285,7 +319,8 @@ export interface NeighborAdvertisementFrameOptions extends FrameOptions {
 const ALL_NODES = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
 /** Ethernet + IPv6 + neighbour advertisement "`target` is at `targetLinkLayer`". */
-export function buildNeighborAdvertisementFrame(opts: NeighborAdvertisementFrameOptions): Uint8Array {
+export function buildNeighborAdvertisementFrame(options: NeighborAdvertisementFrameOptions): Buffer {
+  const opts = withIpBytes(options, ['src', 'dst', 'target']);
   const dst = opts.dst ?? ALL_NODES;
   assertLength(dst, 16, 'dst');
   const targetLinkLayer = opts.targetLinkLayer === null ? undefined : (opts.targetLinkLayer ?? opts.srcMac);
@@ -312,25 +347,58 @@ export interface DecodedLayers {
   icmpv6Echo?: IcmpEcho;
   neighborSolicitation?: NeighborSolicitation;
   neighborAdvertisement?: NeighborAdvertisement;
-  /** Why decoding stopped early: an inner layer was malformed. The layers above it are set. */
+  /**
+   * Why decoding stopped early: an inner layer was malformed (its message names the layer, as
+   * {@link DecodedLayers.failedLayer} does). The layers outside it are set.
+   */
   error?: TapError;
+  /** The layer that did not decode, when `error` is set. */
+  failedLayer?: FrameLayer;
 }
+
+/** The layers {@link decodeFrame} knows, outermost first. */
+export type FrameLayer = 'ethernet' | 'arp' | 'ipv4' | 'ipv6' | 'udp' | 'icmp' | 'icmpv6';
 
 /**
  * A frame too short for an Ethernet header (or not bytes at all). Every layer is absent, so
  * `decodeFrame(f).arp` and the like can be read without narrowing first.
  */
-export type DecodeFailure = { eth: undefined; error: TapError } & {
-  [K in Exclude<keyof DecodedLayers, 'eth' | 'error'>]?: undefined;
+export type DecodeFailure = { eth: undefined; error: TapError; failedLayer: 'ethernet' } & {
+  [K in Exclude<keyof DecodedLayers, 'eth' | 'error' | 'failedLayer'>]?: undefined;
 };
 
 /** What {@link decodeFrame} returns: test `eth === undefined` to tell the two apart. */
 export type DecodedFrame = DecodedLayers | DecodeFailure;
 
-function asTapError(err: unknown): TapError {
-  if (isTapError(err)) return err;
-  // Parsers throw only TapErrors; this keeps decodeFrame's promise should one have a bug.
-  return new TapError(TapErrorCode.MALFORMED, `decodeFrame failed: ${String(err)}`, { cause: err });
+const LAYER_NAMES: Readonly<Record<FrameLayer, string>> = {
+  ethernet: 'Ethernet',
+  arp: 'ARP',
+  ipv4: 'IPv4',
+  ipv6: 'IPv6',
+  udp: 'UDP',
+  icmp: 'ICMP',
+  icmpv6: 'ICMPv6',
+};
+
+/** A parser's error as decodeFrame reports it: its code (`ERR_TAP_MALFORMED`), naming the layer. */
+function layerError(layer: FrameLayer, err: unknown): TapError {
+  // Parsers throw only TapErrors; a bug in one still gives a TapError here.
+  const code = isTapError(err) ? err.code : TapErrorCode.MALFORMED;
+  const why = isTapError(err) ? err.message : String(err);
+  return new TapError(code, `decodeFrame: the ${LAYER_NAMES[layer]} layer does not decode: ${why}`, {
+    cause: err,
+  });
+}
+
+/** Parses one layer, or records on `d` that it failed (and returns undefined). */
+function layer<T>(d: DecodedLayers, name: FrameLayer, parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    d.error = layerError(name, err);
+    d.failedLayer = name;
+    return undefined;
+  }
 }
 
 /**
@@ -344,45 +412,78 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
   try {
     eth = parseEthernet(frame);
   } catch (err) {
-    return { eth: undefined, error: asTapError(err) };
+    return { eth: undefined, error: layerError('ethernet', err), failedLayer: 'ethernet' };
   }
   const decoded: DecodedLayers = { eth };
-  try {
-    decodeNetwork(decoded, eth);
-  } catch (err) {
-    decoded.error = asTapError(err);
-  }
+  decodeNetwork(decoded, eth);
   return decoded;
+}
+
+function set<K extends keyof DecodedLayers>(
+  d: DecodedLayers,
+  key: K,
+  value: DecodedLayers[K] | undefined,
+): void {
+  if (value !== undefined) d[key] = value;
 }
 
 function decodeNetwork(d: DecodedLayers, eth: EthernetFrame): void {
   switch (eth.etherType) {
     case EtherType.ARP:
-      d.arp = parseArp(eth.payload);
+      set(
+        d,
+        'arp',
+        layer(d, 'arp', () => parseArp(eth.payload)),
+      );
       return;
     case EtherType.IPv4: {
-      const ip = (d.ipv4 = parseIPv4(eth.payload));
+      const ip = layer(d, 'ipv4', () => parseIPv4(eth.payload));
+      if (ip === undefined) return;
+      d.ipv4 = ip;
       // Only an unfragmented packet carries a whole upper-layer message.
       if (ip.fragmentOffset !== 0 || (ip.flags & IPv4Flags.MoreFragments) !== 0) return;
-      if (ip.protocol === IpProtocol.UDP) d.udp = parseUdp(ip.payload);
+      if (ip.protocol === IpProtocol.UDP)
+        set(
+          d,
+          'udp',
+          layer(d, 'udp', () => parseUdp(ip.payload)),
+        );
       else if (ip.protocol === IpProtocol.ICMP) {
-        d.icmp = parseIcmp(ip.payload);
-        const echo = parseIcmpEcho(ip.payload);
-        if (echo !== undefined) d.icmpEcho = echo;
+        set(
+          d,
+          'icmp',
+          layer(d, 'icmp', () => parseIcmp(ip.payload)),
+        );
+        if (d.icmp)
+          set(
+            d,
+            'icmpEcho',
+            layer(d, 'icmp', () => parseIcmpEcho(ip.payload)),
+          );
       }
       return;
     }
     case EtherType.IPv6: {
-      const ip = (d.ipv6 = parseIPv6(eth.payload));
-      if (ip.nextHeader === IpProtocol.UDP) d.udp = parseUdp(ip.payload);
-      else if (ip.nextHeader === IpProtocol.ICMPv6) decodeIcmpv6(d, ip.payload);
+      const ip = layer(d, 'ipv6', () => parseIPv6(eth.payload));
+      if (ip === undefined) return;
+      d.ipv6 = ip;
+      if (ip.nextHeader === IpProtocol.UDP)
+        set(
+          d,
+          'udp',
+          layer(d, 'udp', () => parseUdp(ip.payload)),
+        );
+      else if (ip.nextHeader === IpProtocol.ICMPv6) {
+        const msg = layer(d, 'icmpv6', () => parseIcmpv6(ip.payload));
+        if (msg !== undefined) layer(d, 'icmpv6', () => decodeIcmpv6(d, msg, ip.payload));
+      }
       return;
     }
   }
 }
 
-function decodeIcmpv6(d: DecodedLayers, bytes: Uint8Array): void {
-  const msg = (d.icmpv6 = parseIcmpv6(bytes));
+function decodeIcmpv6(d: DecodedLayers, msg: Icmpv6Message, bytes: Uint8Array): void {
+  d.icmpv6 = msg;
   switch (msg.type) {
     case Icmpv6Type.EchoRequest:
     case Icmpv6Type.EchoReply:

@@ -70,8 +70,23 @@ function has6(b: Uint8Array, off: number): boolean {
   return off >= 0 && b.length >= off + MAC_LENGTH;
 }
 
-/** True when the 6 bytes at `aOffset` in `a` equal those at `bOffset` in `b` (false if either is short). */
-export function macEquals(a: Uint8Array, b: Uint8Array, aOffset = 0, bOffset = 0): boolean {
+/**
+ * True when the MACs are equal: each given as text (`aa:bb:cc:dd:ee:ff`, any case) or as bytes,
+ * the 6 at `aOffset` in `a` and at `bOffset` in `b`. False when either is short or not a MAC.
+ */
+export function macEquals(a: MacInput, b: MacInput, aOffset = 0, bOffset = 0): boolean {
+  if (typeof a === 'string' || typeof b === 'string') {
+    try {
+      return macEquals(
+        typeof a === 'string' ? parseMac(a) : a,
+        typeof b === 'string' ? parseMac(b) : b,
+        typeof a === 'string' ? 0 : aOffset,
+        typeof b === 'string' ? 0 : bOffset,
+      );
+    } catch {
+      return false; // text that is not a MAC equals nothing
+    }
+  }
   if (!has6(a, aOffset) || !has6(b, bOffset)) return false;
   for (let i = 0; i < MAC_LENGTH; i++) if (a[aOffset + i] !== b[bOffset + i]) return false;
   return true;

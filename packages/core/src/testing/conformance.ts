@@ -12,10 +12,11 @@
  * @module
  */
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { isTapError, TapErrorCode, type TapErrorCodeValue } from '../errors.js';
 import { buildUdpFrame } from '../codec/frames.js';
 import { isMulticastMac } from '../codec/mac.js';
-import type { Frame, TapDevice, TapOpenOptions } from '../types.js';
+import type { Frame, ReceivedFrame, TapDevice, TapOpenOptions } from '../types.js';
 
 /** The runner functions the suite needs (vitest's and node:test's fit). */
 export interface TestApi {
@@ -39,6 +40,41 @@ export interface ConformanceTarget {
   readonly receiveTimeoutMs?: number;
   /** Per-test timeout passed to `it`. Default 60000 ms. */
   readonly testTimeoutMs?: number;
+  /**
+   * An ES module (a `file:` URL or a package specifier) whose `open()` export opens one device
+   * of this backend in a fresh Node.js process, where the suite checks that an open device
+   * holds the event loop and an unref'd one does not. Without it that test is not defined.
+   */
+  readonly openModule?: string;
+}
+
+/**
+ * Runs a fresh Node.js process that opens a device with `openModule`'s `open()`, applies
+ * `calls` (`unref`, `ref`) and then waits for a frame with a 200 ms timeout (whose timer does not
+ * hold the event loop). Returns what it printed: the read's error code when the process lived
+ * to see the timeout, nothing when it exited first.
+ */
+function readWithTimeoutInChild(openModule: string, calls: readonly ('unref' | 'ref')[]): Promise<string> {
+  const code = [
+    `const { open } = await import(${JSON.stringify(openModule)});`,
+    'const device = await open();',
+    ...calls.map((call) => `device.${call}();`),
+    'device.read({ signal: AbortSignal.timeout(200) }).then(',
+    "  () => console.log('frame'),",
+    '  (error) => { console.log(error.code); return device.close(); },',
+    ');',
+  ].join('\n');
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', code],
+      { timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`the child process failed: ${error.message}\n${stderr}`));
+        else resolve(stdout.trim());
+      },
+    );
+  });
 }
 
 const MARKER = new TextEncoder().encode('TAPKITCF');
@@ -120,6 +156,20 @@ async function expectCode(action: () => unknown, code: TapErrorCodeValue): Promi
   );
 }
 
+/** Expects an `ERR_TAP_ABORTED` whose cause is `cause`. */
+async function expectCause(action: () => unknown, cause: unknown): Promise<void> {
+  await assert.rejects(
+    async () => {
+      await action();
+    },
+    (error: unknown) => {
+      assert.ok(isTapError(error, TapErrorCode.ABORTED), `expected ERR_TAP_ABORTED, got ${String(error)}`);
+      assert.equal((error as Error).cause, cause);
+      return true;
+    },
+  );
+}
+
 /** Defines the conformance tests for one backend. */
 export function conformanceSuite(api: TestApi, target: ConformanceTarget): void {
   const timeout = target.receiveTimeoutMs ?? 5000;
@@ -173,6 +223,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
             const sent = conformanceFrame(from, to, ++seq, Math.min(size, from.mtu + 14, to.mtu + 14));
             from.write(sent);
             const got = await receiveMarked(to, timeout);
+            assert.ok(Buffer.isBuffer(got), 'a received frame is a Buffer');
             assert.equal(conformanceSeq(got), seq);
             assert.deepEqual(Buffer.from(got), Buffer.from(sent));
           }
@@ -210,6 +261,10 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         while (seen.size < batch.length) {
           const frames = await b.readBatch(16, { signal });
           assert.ok(frames.length >= 1 && frames.length <= 16);
+          assert.ok(
+            frames.every((f) => Buffer.isBuffer(f)),
+            'received frames are Buffers',
+          );
           for (const f of frames) if (conformanceSeq(f) >= 0) seen.add(conformanceSeq(f));
         }
         assert.deepEqual(
@@ -221,8 +276,8 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
 
     it('emits frame events while a listener is attached', async () => {
       await withPair(async (a, b) => {
-        const got = new Promise<Frame>((resolve) => {
-          const listener = (frame: Frame) => {
+        const got = new Promise<ReceivedFrame>((resolve) => {
+          const listener = (frame: ReceivedFrame) => {
             if (conformanceSeq(frame) === 77) {
               b.off('frame', listener);
               resolve(frame);
@@ -236,6 +291,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no frame event')), timeout)),
         ]);
         assert.equal(conformanceSeq(frame), 77);
+        assert.equal(frame.toString('hex').slice(0, 12), Buffer.from(b.mac).toString('hex'), 'a Buffer');
       });
     });
 
@@ -308,10 +364,15 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         controller.abort();
         await expectCode(() => pending, TapErrorCode.ABORTED);
         await expectCode(() => b.read({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+        // The signal's reason is the error's cause: a timeout can be told from a user's abort.
+        const reason = new Error('user abort');
+        await expectCause(() => b.read({ signal: AbortSignal.abort(reason) }), reason);
         a.write(conformanceFrame(a, b, 9));
         assert.equal(conformanceSeq(await receiveMarked(b, timeout)), 9, 'an aborted read consumes no frame');
       });
       await expectCode(() => target.open({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+      const reason = new Error('user abort');
+      await expectCause(() => target.open({ signal: AbortSignal.abort(reason) }), reason);
     });
 
     it('pipes what it receives to another device, in order, counting it on both sides', async () => {
@@ -347,8 +408,9 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         const reading = receiveMarked(y1, 3 * timeout); // waits while the pipe runs
         x1.write(broadcastFrame(x1, 1));
         assert.equal(conformanceSeq(await receiveMarked(y2, timeout)), 1);
-        controller.abort();
-        await expectCode(() => piping, TapErrorCode.ABORTED);
+        const reason = new Error('stop piping');
+        controller.abort(reason);
+        await expectCause(() => piping, reason);
         assert.deepEqual(pipeListeners(x2), listenersBefore);
         x1.write(broadcastFrame(x1, 2));
         assert.equal(
@@ -406,10 +468,14 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
     });
 
     it('refuses invalid options before opening anything', async () => {
-      await expectCode(() => target.open({ mtu: 10 }), TapErrorCode.INVALID_OPTION);
+      await expectCode(() => target.open({ mtu: 10 }), TapErrorCode.MTU_UNSUPPORTED);
+      await expectCode(() => target.open({ mtu: '1500' as unknown as number }), TapErrorCode.INVALID_OPTION);
       await expectCode(() => target.open({ name: 'bad name!' }), TapErrorCode.INVALID_OPTION);
       await expectCode(() => target.open({ mac: '01:00:5e:00:00:01' }), TapErrorCode.INVALID_OPTION);
       await expectCode(() => target.open({ addresses: ['10.0.0.1'] }), TapErrorCode.INVALID_OPTION);
+      // A typo is not ignored: the device would open without what was asked for.
+      const typo = { adresses: ['10.0.0.1/24'] } as TapOpenOptions;
+      await expectCode(() => target.open(typo), TapErrorCode.UNSUPPORTED_OPTION);
     });
 
     it('closes through Symbol.asyncDispose', async () => {
@@ -422,6 +488,24 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
       assert.equal(kept.closed, true);
       await expectCode(() => kept.read(), TapErrorCode.CLOSED);
     });
+
+    if (target.openModule !== undefined) {
+      const openModule = target.openModule;
+      it('holds the event loop while open, unless unref() was called', async () => {
+        const [held, unreffed, refAgain] = await Promise.all([
+          readWithTimeoutInChild(openModule, []),
+          readWithTimeoutInChild(openModule, ['unref']),
+          readWithTimeoutInChild(openModule, ['unref', 'ref']),
+        ]);
+        assert.equal(
+          held,
+          TapErrorCode.ABORTED,
+          'an open device keeps the process alive until the read times out',
+        );
+        assert.equal(unreffed, '', 'an unref()ed device lets the process exit');
+        assert.equal(refAgain, TapErrorCode.ABORTED, 'ref() undoes unref()');
+      });
+    }
 
     it('survives many open/close cycles', async () => {
       const cycles = target.cycles ?? 200;

@@ -14,6 +14,7 @@ import {
   decodeFrame,
   formatIPv6Address,
   formatMac,
+  macEquals,
   parseIPv4Address,
   parseIPv6Address,
   verifyIcmpChecksum,
@@ -51,8 +52,8 @@ describe('ARP frames', () => {
     expect(formatMac(reply.eth.dst)).toBe(macA);
     expect(formatMac(reply.eth.src)).toBe(macB);
     expect(reply.arp).toMatchObject({ op: 2 });
-    expect(reply.arp!.senderIp).toEqual(ip4.dst);
-    expect(reply.arp!.targetIp).toEqual(ip4.src);
+    expect([...reply.arp!.senderIp]).toEqual([...ip4.dst]);
+    expect([...reply.arp!.targetIp]).toEqual([...ip4.src]);
     expect(buildArpReplyFrameFor(d.arp!, macB)).toEqual(
       buildArpReplyFrame({ srcMac: macB, srcIp: ip4.dst, dstMac: macA, dstIp: ip4.src }),
     );
@@ -69,7 +70,7 @@ describe('ARP frames', () => {
     expect(frame.length).toBe(60);
     const d = decode(frame);
     expect(d.eth.vlan?.vid).toBe(7);
-    expect(d.arp!.targetIp).toEqual(ip4.dst);
+    expect([...d.arp!.targetIp]).toEqual([...ip4.dst]);
   });
 });
 
@@ -150,7 +151,12 @@ describe('buildIcmpEchoFrame', () => {
       const d = decode(
         buildIcmpEchoFrame({ srcMac: macA, dstMac: macB, ...ip4, type, identifier: 3, sequence: 4, data }),
       );
-      expect(d.icmpEcho).toMatchObject({ type: 8, identifier: 3, sequence: 4, data });
+      expect({ ...d.icmpEcho, data: [...d.icmpEcho!.data] }).toMatchObject({
+        type: 8,
+        identifier: 3,
+        sequence: 4,
+        data: [...data],
+      });
       expect(d.icmp?.type).toBe(8);
       expect(verifyIcmpChecksum(d.ipv4!.payload)).toBe(true);
     }
@@ -178,7 +184,12 @@ describe('buildIcmpEchoFrame', () => {
       const d = decode(
         buildIcmpEchoFrame({ srcMac: macA, dstMac: macB, ...ip6, type, identifier: 3, sequence: 4, data }),
       );
-      expect(d.icmpv6Echo).toMatchObject({ type: expected, identifier: 3, sequence: 4, data });
+      expect({ ...d.icmpv6Echo, data: [...d.icmpv6Echo!.data] }).toMatchObject({
+        type: expected,
+        identifier: 3,
+        sequence: 4,
+        data: [...data],
+      });
       expect(verifyIcmpv6Checksum(d.ipv6!.payload, ip6.src, ip6.dst)).toBe(true);
     }
   });
@@ -200,7 +211,7 @@ describe('neighbour discovery frames', () => {
     const vlan = { pcp: 6, dei: false, vid: 300 };
     const ns = decode(buildNeighborSolicitationFrame({ srcMac: macA, src: ip6.src, target: ip6.dst, vlan }));
     expect(ns.eth.vlan).toEqual(vlan);
-    expect(ns.neighborSolicitation!.target).toEqual(ip6.dst);
+    expect([...ns.neighborSolicitation!.target]).toEqual([...ip6.dst]);
     expect(verifyIcmpv6Checksum(ns.ipv6!.payload, ns.ipv6!.src, ns.ipv6!.dst)).toBe(true);
     const na = decode(
       buildNeighborAdvertisementFrame({
@@ -221,7 +232,8 @@ describe('neighbour discovery frames', () => {
     const d = decode(
       buildNeighborSolicitationFrame({ srcMac: macA, src: new Uint8Array(16), target: ip6.dst }),
     );
-    expect(d.neighborSolicitation).toEqual({ target: ip6.dst, sourceLinkLayer: undefined });
+    expect(d.neighborSolicitation!.sourceLinkLayer).toBeUndefined();
+    expect([...d.neighborSolicitation!.target]).toEqual([...ip6.dst]);
     expect(formatIPv6Address(d.ipv6!.dst)).toBe('ff02::1:ff00:78');
   });
 
@@ -278,12 +290,16 @@ describe('decodeFrame', () => {
     expect(isTapError(d.error, TapErrorCode.MALFORMED)).toBe(true);
     const notBytes = decodeFrame('nope' as unknown as Uint8Array);
     expect(isTapError(notBytes.error, TapErrorCode.INVALID_ARGUMENT)).toBe(true);
+    expect(d.failedLayer).toBe('ethernet');
+    expect(d.error!.message).toMatch(/^decodeFrame: the Ethernet layer does not decode: /);
   });
 
   it('keeps the outer layers when an inner one is malformed', () => {
     const truncatedIp = decode(KERNEL.icmpEchoRequest.subarray(0, 40));
     expect(truncatedIp.ipv4).toBeUndefined();
     expect(isTapError(truncatedIp.error, TapErrorCode.MALFORMED)).toBe(true);
+    expect(truncatedIp.failedLayer).toBe('ipv4');
+    expect(truncatedIp.error!.message).toMatch(/^decodeFrame: the IPv4 layer does not decode: /);
 
     const badUdp = buildUdpFrame({ srcMac: macA, dstMac: macB, ...ip4, srcPort: 1, dstPort: 2, payload });
     badUdp[14 + 20 + 5] = 200; // UDP length beyond the IP payload
@@ -291,6 +307,8 @@ describe('decodeFrame', () => {
     expect(d.ipv4).toBeDefined();
     expect(d.udp).toBeUndefined();
     expect(d.error?.code).toBe(TapErrorCode.MALFORMED);
+    expect(d.failedLayer).toBe('udp');
+    expect(d.error!.message).toContain('the UDP layer does not decode');
   });
 
   it('does not look inside IPv4 fragments', () => {
@@ -312,5 +330,68 @@ describe('decodeFrame', () => {
     const d = decode(tcp);
     expect(d.ipv4?.protocol).toBe(6);
     expect(d.icmp).toBeUndefined();
+  });
+});
+
+describe('bytes and strings', () => {
+  it('builders take IP addresses as text or bytes, and build the same Buffer', () => {
+    const text = buildUdpFrame({
+      srcMac: '02:00:00:00:00:01',
+      dstMac: '02:00:00:00:00:02',
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      srcPort: 1,
+      dstPort: 2,
+      payload: Buffer.from('x'),
+    });
+    const bytes = buildUdpFrame({
+      srcMac: Uint8Array.of(2, 0, 0, 0, 0, 1),
+      dstMac: Uint8Array.of(2, 0, 0, 0, 0, 2),
+      src: Uint8Array.of(10, 0, 0, 1),
+      dst: Uint8Array.of(10, 0, 0, 2),
+      srcPort: 1,
+      dstPort: 2,
+      payload: Buffer.from('x'),
+    });
+    expect(Buffer.isBuffer(text)).toBe(true);
+    expect(text.equals(bytes)).toBe(true);
+    expect(text.toString('hex').slice(0, 12)).toBe('020000000002');
+    const arp = buildArpRequestFrame({
+      srcMac: '02:00:00:00:00:01',
+      srcIp: '10.0.0.1',
+      targetIp: '10.0.0.2',
+    });
+    expect([...decode(arp).arp!.targetIp]).toEqual([10, 0, 0, 2]);
+    const ns = buildNeighborSolicitationFrame({
+      srcMac: '02:00:00:00:00:01',
+      src: 'fe80::1',
+      target: 'fd00::2',
+    });
+    expect(formatIPv6Address(decode(ns).neighborSolicitation!.target)).toBe('fd00::2');
+    const echo = buildIcmpEchoFrame({
+      srcMac: '02:00:00:00:00:01',
+      dstMac: '02:00:00:00:00:02',
+      src: 'fd00::1',
+      dst: 'fd00::2',
+      type: 'request',
+      identifier: 1,
+      sequence: 1,
+      data: new Uint8Array(4),
+    });
+    expect(decode(echo).icmpv6Echo?.type).toBe(128);
+  });
+
+  it('refuses a malformed address with a coded error', () => {
+    const build = () =>
+      buildArpRequestFrame({ srcMac: '02:00:00:00:00:01', srcIp: '10.0.0', targetIp: '10.0.0.2' });
+    expect(build).toThrow(expect.objectContaining({ code: TapErrorCode.INVALID_ARGUMENT }) as Error);
+  });
+
+  it('macEquals compares a MAC given as text with one given as bytes', () => {
+    const mac = Uint8Array.of(0x02, 0xaa, 0, 0, 0, 1);
+    expect(macEquals('02:AA:00:00:00:01', mac)).toBe(true);
+    expect(macEquals(mac, '02:aa:00:00:00:01')).toBe(true);
+    expect(macEquals('02:aa:00:00:00:02', mac)).toBe(false);
+    expect(macEquals('not a mac', mac)).toBe(false);
   });
 });
