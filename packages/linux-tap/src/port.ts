@@ -218,7 +218,7 @@ class LinuxQueues {
     try {
       this.#openQueue(name, false, false, undefined, fd);
     } catch (error) {
-      this.close();
+      this.#discard();
       throw openError(error, `adopt fd ${fd} of ${name}`);
     }
     this.#name = name;
