@@ -5,6 +5,7 @@ import {
   buildArpRequestFrame,
   buildIcmpEchoFrame,
   createMockNetwork,
+  formatMac,
   parseIPv4Address,
   type TapDevice,
 } from 'tapkit';
@@ -12,14 +13,17 @@ import { describe, expect, it } from 'vitest';
 import { readUntil, startExample, statsOf } from '../support.js';
 import { LearningSwitch, type SwitchStats } from './switch.js';
 
+/** The probe program's own MAC (probe.mac is its device's OS station). */
+const ME = '02:70:72:6f:62:65';
+
 useCleanup();
 
 const self = parseIPv4Address('10.0.0.1');
 
-function ping(probe: TapDevice, dstMac: string, dst: string, sequence: number): void {
+function ping(probe: TapDevice, dstMac: Uint8Array, dst: string, sequence: number): void {
   probe.write(
     buildIcmpEchoFrame({
-      srcMac: probe.mac,
+      srcMac: ME,
       dstMac,
       src: self,
       dst: parseIPv4Address(dst),
@@ -46,23 +50,19 @@ describe('learning switch (example)', () => {
     });
 
     // ARP is broadcast: flooded to B and C; B's answer goes to the probe's port only.
-    probe.write(
-      buildArpRequestFrame({ srcMac: probe.mac, srcIp: self, targetIp: parseIPv4Address('10.0.0.2') }),
-    );
+    probe.write(buildArpRequestFrame({ srcMac: ME, srcIp: self, targetIp: parseIPv4Address('10.0.0.2') }));
     await readUntil(probe, (d) => d.arp?.op === ArpOp.Reply);
     ping(probe, hostB.mac, '10.0.0.2', 1);
     await readUntil(probe, (d) => d.icmpEcho?.type === IcmpType.EchoReply);
     expect(bridge.stats()).toMatchObject({ received: 4, flooded: 1, forwarded: 3, filtered: 0 });
     expect(hostC.stats().received).toBe(1); // the broadcast, and nothing meant for B
 
-    probe.write(
-      buildArpRequestFrame({ srcMac: probe.mac, srcIp: self, targetIp: parseIPv4Address('10.0.0.3') }),
-    );
+    probe.write(buildArpRequestFrame({ srcMac: ME, srcIp: self, targetIp: parseIPv4Address('10.0.0.3') }));
     await readUntil(probe, (d) => d.arp?.op === ArpOp.Reply && d.arp.senderIp[3] === 3);
     expect(hostB.stats().received).toBe(3); // ARP for B, the ping, and the broadcast for C
     const fdb = bridge.fdb();
-    expect(fdb.get(hostB.mac)).toBe(1);
-    expect(fdb.get(hostC.mac)).toBe(2);
+    expect(fdb.get(formatMac(hostB.mac))).toBe(1);
+    expect(fdb.get(formatMac(hostC.mac))).toBe(2);
     expect(fdb.size).toBe(3);
 
     // Entries age out: then a frame for B is flooded again, and B's reply relearns it.
@@ -72,7 +72,7 @@ describe('learning switch (example)', () => {
     ping(probe, hostB.mac, '10.0.0.2', 2);
     await readUntil(probe, (d) => d.icmpEcho?.type === IcmpType.EchoReply && d.icmpEcho.sequence === 2);
     expect(bridge.stats().flooded).toBe(before + 1);
-    expect(bridge.fdb().get(hostB.mac)).toBe(1);
+    expect(bridge.fdb().get(formatMac(hostB.mac))).toBe(1);
 
     await bridge.close();
     await expect(bridge.done).resolves.toBeUndefined();

@@ -3,7 +3,7 @@
 import { createMockNetwork } from '@tapkit/mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { arpScan, type ScanOptions } from './arp-scan.js';
-import type { TapDevice } from '@tapkit/core';
+import { formatMac, type TapDevice } from '@tapkit/core';
 
 // The mock runs on timers and immediates only: under fake timers, "wait 100 ms for answers"
 // means 100 ms of simulated time, after every frame in flight has been delivered.
@@ -29,8 +29,8 @@ describe('arpScan (example: testing with @tapkit/mock)', () => {
     const found = await scan(dev, { self: '10.0.0.1', hosts: range(2, 254) });
     expect(found).toEqual(
       new Map([
-        ['10.0.0.20', a.mac],
-        ['10.0.0.30', b.mac],
+        ['10.0.0.20', formatMac(a.mac)],
+        ['10.0.0.30', formatMac(b.mac)],
       ]),
     );
   });

@@ -11,12 +11,15 @@ import {
   formatIPv4Address,
   formatMac,
   parseIPv4Address,
+  randomMac,
   type TapDevice,
 } from '@tapkit/core';
 
 export interface ScanOptions {
   /** Our own address on the link, e.g. `10.0.0.1`. */
   readonly self: string;
+  /** Our own MAC (device.mac is the OS station's). Default: a random one. */
+  readonly mac?: Uint8Array;
   /** The last octets to probe in our /24, e.g. 1–254. */
   readonly hosts: Iterable<number>;
   /** How long to wait for answers after the last request, ms. */
@@ -26,6 +29,7 @@ export interface ScanOptions {
 /** Sends one ARP request per address and returns who answered: IP → MAC. */
 export async function arpScan(device: TapDevice, options: ScanOptions): Promise<Map<string, string>> {
   const self = parseIPv4Address(options.self);
+  const mac = options.mac ?? randomMac();
   const found = new Map<string, string>();
   const controller = new AbortController();
   const listening = (async () => {
@@ -35,7 +39,7 @@ export async function arpScan(device: TapDevice, options: ScanOptions): Promise<
         if (arp?.op === ArpOp.Reply && Buffer.compare(arp.targetIp, self) === 0) {
           found.set(formatIPv4Address(arp.senderIp), formatMac(arp.senderMac));
         } else if (arp?.op === ArpOp.Request && Buffer.compare(arp.targetIp, self) === 0) {
-          device.write(buildArpReplyFrameFor(arp, device.mac)); // be a good neighbour
+          device.write(buildArpReplyFrameFor(arp, mac)); // be a good neighbour
         }
       }
     } catch (error) {
@@ -45,7 +49,7 @@ export async function arpScan(device: TapDevice, options: ScanOptions): Promise<
   for (const octet of options.hosts) {
     const target = Uint8Array.from(self);
     target[3] = octet;
-    const request = buildArpRequestFrame({ srcMac: device.mac, srcIp: self, targetIp: target });
+    const request = buildArpRequestFrame({ srcMac: mac, srcIp: self, targetIp: target });
     if (!device.write(request)) await device.drain();
   }
   await new Promise((resolve) => setTimeout(resolve, options.waitMs ?? 100));

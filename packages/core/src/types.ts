@@ -188,7 +188,12 @@ export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable
   readonly name: string;
   /** The backend's name. */
   readonly backend: string;
-  /** The device's MAC address (6 bytes; a copy, changing it does nothing). */
+  /**
+   * The MAC of the device's OS station: the operating system's end of the link, which holds the
+   * device's addresses, sends from this MAC and answers ARP/neighbour discovery with it (on the
+   * mock, a station the device brings onto the network; on darwin-utun, the shim on the OS's
+   * behalf). Your program is the other end and uses MACs of its own. 6 bytes; a copy.
+   */
   readonly mac: Uint8Array;
   /** The MTU: the largest payload a frame can carry; frames up to `mtu + 14` (+4 tagged) are accepted. */
   readonly mtu: number;

@@ -77,7 +77,7 @@ export async function probeDarwinUtun(
  * @example
  * ```ts
  * await using dev = await darwinUtun.open({ addresses: ['10.9.0.1/24'] });
- * // The OS is at 10.9.0.1 behind dev's peer MAC; your program is any other 10.9.0.x.
+ * // The OS is at 10.9.0.1 behind dev.mac; your program is any other 10.9.0.x, at a MAC of its own.
  * ```
  */
 export const darwinUtun: TapBackend<DarwinUtunOptions> = defineShimBackend<DarwinUtunOptions>({

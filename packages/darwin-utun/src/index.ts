@@ -24,6 +24,7 @@ export {
   L2Shim,
   ShimDrop,
   MAX_LEARNED_ADDRESSES,
+  MAX_NEIGHBORS,
   MAX_PENDING_REPLIES,
   type L2ShimOptions,
   type ResolvedShimOptions,
@@ -31,7 +32,6 @@ export {
 export { defineShimBackend, type ShimBackendSpec, type ShimOpenOptions } from './shim-backend.js';
 export type { PacketPort, PacketSink } from './packet-port.js';
 export { LinkAddresses, type OnLinkMode } from './on-link.js';
-export { derivePeerMac } from './peer-mac.js';
 export {
   UTUN_AF_INET,
   UTUN_AF_INET6,

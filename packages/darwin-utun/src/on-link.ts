@@ -2,7 +2,7 @@
  * What is "on-link" on the shim's virtual Ethernet, i.e. which IP addresses the OS side answers
  * ARP and neighbour solicitations for.
  *
- * The link is point-to-point: the user's program is one side, the OS (behind the peer MAC) the
+ * The link is point-to-point: the user's program is one side, the OS (behind the device's MAC) the
  * other. With the default mode, `'prefixes'`, an address is on-link when it lies in one of the
  * prefixes configured on the device (`addresses: ['10.0.0.1/24']` puts 10.0.0.0/24 on-link),
  * IPv6 link-local addresses (fe80::/10) always being on-link, as RFC 4861 has it. The OS side

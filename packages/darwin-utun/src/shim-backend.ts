@@ -6,7 +6,6 @@
  */
 import {
   definePortBackend,
-  type MacInput,
   type MtuLimits,
   type ProbeResult,
   type ResolvedOpenOptions,
@@ -19,11 +18,6 @@ import { L2Shim, resolveShimOptions } from './shim.js';
 
 /** Open options of a shim backend: core's, plus the shim's own. */
 export interface ShimOpenOptions extends TapOpenOptions {
-  /**
-   * The MAC the OS side of the link speaks from. Default: derived from the device's MAC
-   * (`derivePeerMac`), so it is stable for a given `mac`.
-   */
-  peerMac?: MacInput;
   /** Which addresses the OS side answers ARP and neighbour solicitations for. Default `'prefixes'`. */
   onLink?: OnLinkMode;
 }
@@ -33,7 +27,7 @@ export interface ShimBackendSpec<O extends ShimOpenOptions> {
   readonly name: string;
   /** The MTU range the layer-3 device can take. */
   readonly limits: MtuLimits;
-  /** The backend's own open options, beyond core's and the shim's (`peerMac`, `onLink`). */
+  /** The backend's own open options, beyond core's and the shim's (`onLink`). */
   readonly options?: readonly Exclude<keyof O, keyof ShimOpenOptions>[];
   probe(): Promise<ProbeResult>;
   /**
@@ -52,13 +46,12 @@ export function defineShimBackend<O extends ShimOpenOptions>(spec: ShimBackendSp
   return definePortBackend<O>({
     name: spec.name,
     limits: spec.limits,
-    options: ['peerMac', 'onLink', ...(spec.options ?? [])] as Exclude<keyof O, keyof TapOpenOptions>[],
+    options: ['onLink', ...(spec.options ?? [])] as Exclude<keyof O, keyof TapOpenOptions>[],
     probe: () => spec.probe(),
     async openPort(options, raw) {
       const shim = resolveShimOptions({
         mac: options.mac,
         addresses: options.addresses,
-        peerMac: raw.peerMac,
         onLink: raw.onLink,
         limits: spec.limits,
       });

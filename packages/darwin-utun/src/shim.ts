@@ -2,17 +2,21 @@
  * The L2-over-L3 shim: turns a layer-3 {@link PacketPort} (IP packets) into a core
  * `TapPort` (Ethernet frames), so that core's engine makes it a TapDevice.
  *
- * The picture is a point-to-point Ethernet link. The user's program is one host on it, at the
- * device's MAC; the OS is the other, at the *peer MAC* (stable, see {@link derivePeerMac}).
+ * The picture is an Ethernet link with the OS at one end, at the device's MAC (`device.mac`
+ * means the OS's station on every backend), and the user's program at the other, at MACs of its
+ * own.
  *
  * - Frames the user writes ("outbound") are stripped to packets for the OS: IPv4 and IPv6
- *   frames addressed to the peer MAC or to a broadcast/multicast MAC, with a sound IP header.
+ *   frames addressed to the device's MAC or to a broadcast/multicast MAC, with a sound IP header.
  *   ARP and neighbour discovery never reach the OS: the shim answers them itself, on the OS's
- *   behalf, with the peer MAC — for on-link addresses only (see {@link LinkAddresses}), never for
- *   an address the user is probing for itself (ARP probes, duplicate address detection).
- * - Packets the OS sends ("inbound") get an Ethernet header from the peer MAC: to the device's
- *   MAC when unicast, to 01:00:5e:… / 33:33:… when multicast, to ff:ff:ff:ff:ff:ff for IPv4
- *   broadcasts.
+ *   behalf, with the device's MAC — for on-link addresses only (see {@link LinkAddresses}), never
+ *   for an address the user is probing for itself (ARP probes, duplicate address detection).
+ *   Like a kernel's neighbour cache, the shim learns from these frames which MAC each of the
+ *   user's IP addresses is at.
+ * - Packets the OS sends ("inbound") get an Ethernet header from the device's MAC: to the MAC
+ *   learned for the destination IP (else the last MAC the user wrote from; else
+ *   ff:ff:ff:ff:ff:ff, as nothing was learned yet), to 01:00:5e:… / 33:33:… when multicast, to
+ *   ff:ff:ff:ff:ff:ff for IPv4 broadcasts.
  * - What cannot be carried is dropped and counted by reason in the device's stats
  *   ({@link ShimDrop}).
  *
@@ -29,6 +33,7 @@ import {
   buildNeighborAdvertisementFrame,
   checkDeviceMac,
   formatIPv6Address,
+  ipAddressBytes,
   isBroadcastMac,
   isMulticastMac,
   macEquals,
@@ -48,13 +53,12 @@ import {
 } from '@tapkit/core';
 import { BoundedAddressSet, LinkAddresses, isLinkLocalIPv6, type OnLinkMode } from './on-link.js';
 import type { PacketPort, PacketSink } from './packet-port.js';
-import { checkPeerMac, derivePeerMac } from './peer-mac.js';
 
 /** The reasons the shim counts drops under (`device.stats().drops`). */
 export const ShimDrop = {
   /** A frame whose EtherType is not IPv4, IPv6 or ARP (VLAN-tagged frames included). */
   NonIp: 'nonIp',
-  /** A unicast frame to a MAC that is not the peer's. */
+  /** A unicast frame to a MAC that is not the device's (the OS side's). */
   UnknownMac: 'unknownMac',
   /**
    * A frame with an unsound IPv4/IPv6/ARP/neighbour discovery header or a multicast source
@@ -75,21 +79,21 @@ export const ShimDrop = {
 export const MAX_PENDING_REPLIES = 1024;
 /** The OS side's link-local addresses the shim remembers (from the packets it sends). */
 export const MAX_LEARNED_ADDRESSES = 16;
+/** The user's IP addresses whose MAC the shim remembers; the oldest is forgotten first. */
+export const MAX_NEIGHBORS = 256;
 
 const ETH = 14;
 const ALL_NODES = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
 /** Options of {@link createL2Shim}. */
 export interface L2ShimOptions {
-  /** The device's MAC: the user's side of the link, where frames from the OS are addressed. */
+  /** The device's MAC: the OS side's station, which the OS's frames come from. */
   readonly mac: MacInput;
   /**
    * The OS side's addresses, as CIDR strings or parsed: they decide what is on-link (see
    * {@link OnLinkMode}). Configuring them on the OS device is the packet port's business.
    */
   readonly addresses?: readonly (string | InterfaceAddress)[];
-  /** The MAC the OS side speaks from. Default: {@link derivePeerMac} of `mac`. */
-  readonly peerMac?: MacInput;
   /** Which addresses the OS side answers for. Default `'prefixes'`. */
   readonly onLink?: OnLinkMode;
   /** The MTU range reported in the capabilities. Default: the packet port's MTU. */
@@ -99,7 +103,6 @@ export interface L2ShimOptions {
 /** {@link L2ShimOptions} checked and parsed. */
 export interface ResolvedShimOptions {
   readonly mac: Uint8Array;
-  readonly peerMac: Uint8Array;
   readonly addresses: readonly InterfaceAddress[];
   readonly onLink: OnLinkMode;
   readonly limits: MtuLimits | undefined;
@@ -144,7 +147,6 @@ export function resolveShimOptions(options: L2ShimOptions): ResolvedShimOptions 
   const addresses = given.map(checkAddress);
   return {
     mac,
-    peerMac: options.peerMac === undefined ? derivePeerMac(mac) : checkPeerMac(options.peerMac, mac),
     addresses,
     onLink,
     limits: options.limits,
@@ -172,7 +174,10 @@ export class L2Shim implements TapPort {
   readonly capabilities: TapCapabilities;
   readonly #lower: PacketPort;
   readonly #mac: Uint8Array;
-  readonly #peerMac: Uint8Array;
+  /** The MAC of each of the user's IP addresses (key: the address's bytes as text), oldest first. */
+  readonly #neighbors = new Map<number | string, Uint8Array>();
+  /** The MAC the user last wrote from: where packets to an unlearned address go. */
+  #lastUserMac: Uint8Array | undefined;
   readonly #link: LinkAddresses;
   /** The OS side's link-local addresses, learned from what it sends: defended against DAD. */
   readonly #learned = new BoundedAddressSet(MAX_LEARNED_ADDRESSES);
@@ -187,7 +192,6 @@ export class L2Shim implements TapPort {
     this.name = lower.name;
     this.mtu = lower.mtu;
     this.#mac = Uint8Array.from(options.mac);
-    this.#peerMac = Uint8Array.from(options.peerMac);
     this.#link = new LinkAddresses(options.addresses, options.onLink);
     this.#inPlace = (lower.headroom ?? 0) >= ETH;
     this.capabilities = Object.freeze({
@@ -201,14 +205,15 @@ export class L2Shim implements TapPort {
     });
   }
 
-  /** The device's MAC (a copy). */
+  /** The device's MAC, the OS side's (a copy). */
   get mac(): Uint8Array {
     return Uint8Array.from(this.#mac);
   }
 
-  /** The MAC the OS side speaks from (a copy). */
-  get peerMac(): Uint8Array {
-    return Uint8Array.from(this.#peerMac);
+  /** The MAC learned for one of the user's IP addresses (a copy), if any. */
+  neighborMac(address: string | Uint8Array): Uint8Array | undefined {
+    const mac = this.#neighbors.get(ipKey(ipAddressBytes(address)));
+    return mac && Uint8Array.from(mac);
   }
 
   /** The OS side's link-local addresses seen so far (at most {@link MAX_LEARNED_ADDRESSES}). */
@@ -254,16 +259,22 @@ export class L2Shim implements TapPort {
   /** The packet to send for `frame`, or undefined when it was answered here or dropped. */
   #outbound(frame: Frame): Uint8Array | undefined {
     if (frame.length < ETH) return this.#drop(ShimDrop.Malformed);
-    const toPeer = macEquals(frame, this.#peerMac);
-    if (!toPeer && !isMulticastMac(frame)) return this.#drop(ShimDrop.UnknownMac);
+    const toOs = macEquals(frame, this.#mac);
+    if (!toOs && !isMulticastMac(frame)) return this.#drop(ShimDrop.UnknownMac);
     if (isMulticastMac(frame, 6)) return this.#drop(ShimDrop.Malformed); // no such sender on Ethernet
     switch ((frame[12]! << 8) | frame[13]!) {
-      case EtherType.IPv4:
-        return this.#ipv4Out(frame);
-      case EtherType.IPv6:
-        return this.#ipv6Out(frame);
+      case EtherType.IPv4: {
+        const packet = this.#ipv4Out(frame);
+        if (packet !== undefined) this.#learn(packet.subarray(12, 16), frame);
+        return packet;
+      }
+      case EtherType.IPv6: {
+        const packet = this.#ipv6Out(frame);
+        if (packet !== undefined) this.#learn(packet.subarray(8, 24), frame);
+        return packet;
+      }
       case EtherType.ARP:
-        if (!toPeer && !isBroadcastMac(frame)) return this.#drop(ShimDrop.UnknownMac);
+        if (!toOs && !isBroadcastMac(frame)) return this.#drop(ShimDrop.UnknownMac);
         this.#arp(frame);
         return undefined;
       default:
@@ -326,15 +337,16 @@ export class L2Shim implements TapPort {
     const answer = probe
       ? this.#link.holdsIPv4(targetIp)
       : !sameIp(senderIp, targetIp) && this.#link.isOnLinkIPv4(targetIp);
+    if (!probe) this.#learn(senderIp, frame, arp.senderMac);
     if (!answer) {
       this.#drop(ShimDrop.ArpIgnored);
       return;
     }
-    this.#reply(buildArpReplyFrameFor(arp, this.#peerMac));
+    this.#reply(buildArpReplyFrameFor(arp, this.#mac));
   }
 
   /**
-   * Neighbour solicitations for on-link addresses get an advertisement from the peer MAC;
+   * Neighbour solicitations for on-link addresses get an advertisement from the device's MAC;
    * duplicate address detection is answered only for the OS side's own addresses, so the
    * user's tentative addresses stay unique. Advertisements stop here: the OS needs none.
    */
@@ -373,11 +385,11 @@ export class L2Shim implements TapPort {
       // RFC 4862 §5.4.3: defend the address with an advertisement to all nodes.
       this.#reply(
         buildNeighborAdvertisementFrame({
-          srcMac: this.#peerMac,
+          srcMac: this.#mac,
           src: target,
           dst: ALL_NODES,
           target,
-          targetLinkLayer: this.#peerMac,
+          targetLinkLayer: this.#mac,
           router: false,
           solicited: false,
           override: true,
@@ -385,18 +397,19 @@ export class L2Shim implements TapPort {
       );
       return;
     }
+    this.#learn(src, frame, ns.sourceLinkLayer);
     if (sameIp(src, target) || !(this.#link.isOnLinkIPv6(target) || this.#learned.has(target))) {
       this.#drop(ShimDrop.NdIgnored);
       return;
     }
     this.#reply(
       buildNeighborAdvertisementFrame({
-        srcMac: this.#peerMac,
+        srcMac: this.#mac,
         src: target,
         dst: src,
         dstMac: ns.sourceLinkLayer ?? frame.subarray(6, 12),
         target,
-        targetLinkLayer: this.#peerMac,
+        targetLinkLayer: this.#mac,
         router: false,
         solicited: true,
         override: true,
@@ -422,6 +435,24 @@ export class L2Shim implements TapPort {
     const replies = this.#replies;
     this.#replies = [];
     if (!this.#closed && replies.length > 0) this.#sink?.receive(replies);
+  }
+
+  /**
+   * Remembers that the user's address `ip` is at `mac` (default: the frame's source MAC), as a
+   * kernel fills its neighbour cache from what it receives. Unspecified and multicast sources
+   * teach nothing; neither does a frame sent from the OS side's own MAC.
+   */
+  #learn(ip: Uint8Array, frame: Frame, mac: Uint8Array = frame.subarray(6, 12)): void {
+    if (isMulticastMac(mac) || macEquals(mac, this.#mac) || mac.every((b) => b === 0)) return;
+    const known = this.#lastUserMac;
+    if (known === undefined || !macEquals(known, mac)) this.#lastUserMac = Uint8Array.from(mac);
+    if (ip.every((b) => b === 0) || ip[0]! >= (ip.length === 4 ? 224 : 0xff)) return;
+    const key = ipKey(ip);
+    const entry = this.#neighbors.get(key);
+    if (entry !== undefined && macEquals(entry, mac)) return;
+    this.#neighbors.delete(key);
+    if (this.#neighbors.size >= MAX_NEIGHBORS) this.#neighbors.delete(this.#neighbors.keys().next().value!);
+    this.#neighbors.set(key, Uint8Array.from(mac));
   }
 
   #drop(reason: string): undefined {
@@ -469,7 +500,7 @@ export class L2Shim implements TapPort {
       frame.set(packet.subarray(0, length), ETH);
     }
     this.#writeDestination(frame, version);
-    frame.set(this.#peerMac, 6);
+    frame.set(this.#mac, 6);
     frame[12] = etherType >> 8;
     frame[13] = etherType & 0xff;
     return frame;
@@ -490,7 +521,7 @@ export class L2Shim implements TapPort {
         frame[4] = dst[2]!;
         frame[5] = dst[3]!;
       } else {
-        frame.set(this.#mac, 0);
+        this.#writeUserMac(frame, dst);
       }
     } else if (frame[ETH + 24] === 0xff) {
       // RFC 2464 §7: 33:33 and the group's last 4 bytes.
@@ -498,8 +529,15 @@ export class L2Shim implements TapPort {
       frame[1] = 0x33;
       frame.copyWithin(2, ETH + 36, ETH + 40);
     } else {
-      frame.set(this.#mac, 0);
+      this.#writeUserMac(frame, frame.subarray(ETH + 24, ETH + 40));
     }
+  }
+
+  /** The user's MAC for unicast to `ip`: learned for it, else the last one seen, else broadcast. */
+  #writeUserMac(frame: Uint8Array, ip: Uint8Array): void {
+    const mac = this.#neighbors.get(ipKey(ip)) ?? this.#lastUserMac;
+    if (mac === undefined) frame.fill(0xff, 0, 6);
+    else frame.set(mac, 0);
   }
 
   // ---- the rest goes to the packet port ----
@@ -526,6 +564,11 @@ export class L2Shim implements TapPort {
     this.#replies = [];
     return this.#lower.close();
   }
+}
+
+/** A map key for an IP address: a number for IPv4 (no string per packet), text for IPv6. */
+function ipKey(ip: Uint8Array): number | string {
+  return ip.length === 4 ? ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0 : ip.join(':');
 }
 
 function sameIp(a: Uint8Array, b: Uint8Array): boolean {

@@ -39,7 +39,9 @@ import { FakePacketPort, RecordingSink, hex, ip4, ip6, seeded, settle } from './
 const ITERATIONS = Number(process.env['FUZZ_ITERATIONS'] ?? 4000);
 const SEEDS = process.env['FUZZ_SEED'] ? [Number(process.env['FUZZ_SEED'])] : [1, 2, 3];
 
+/** The program's MAC; the shim (the OS side, device.mac) is at OS_MAC. */
 const MAC = parseMac('02:00:00:00:00:02');
+const OS_MAC = parseMac('02:00:00:00:00:01');
 const OS4 = ip4('10.1.0.1');
 const USER4 = ip4('10.1.0.2');
 const OS6 = ip6('fd00:1::1');
@@ -53,10 +55,10 @@ const randomBytes = (rand: Random, n: number): Uint8Array =>
 
 function setup() {
   const port = new FakePacketPort({ headroom: 14 });
-  const shim = createL2Shim(port, { mac: MAC, addresses: ['10.1.0.1/24', 'fd00:1::1/64'] });
+  const shim = createL2Shim(port, { mac: OS_MAC, addresses: ['10.1.0.1/24', 'fd00:1::1/64'] });
   const sink = new RecordingSink();
   shim.start(sink);
-  return { port, shim, sink, peer: shim.peerMac };
+  return { port, shim, sink, peer: shim.mac };
 }
 
 // ---- the oracle ----
@@ -285,6 +287,9 @@ describe.each(SEEDS)('fuzz, seed %i', (seed) => {
   it(`inbound: ${ITERATIONS} packets; frames are exact, drops counted, tables bounded`, () => {
     const rand = seeded(seed + 1000);
     const { shim, sink, port, peer } = setup();
+    // The program says who it is (USER4 at MAC): unicast from the OS goes to MAC from now on.
+    shim.write(buildArpRequestFrame({ srcMac: MAC, srcIp: USER4, targetIp: OS4 }));
+    sink.take();
     const packets = [
       buildIPv4({ src: OS4, dst: USER4, protocol: 17, payload: new Uint8Array(20) }),
       buildIPv4({ src: OS4, dst: ip4('224.0.0.251'), protocol: 17, payload: new Uint8Array(20) }),
@@ -341,14 +346,14 @@ describe.each(SEEDS)('fuzz, seed %i', (seed) => {
   it('through the engine: any bytes in, only TapErrors out, and the device keeps working', async () => {
     const rand = seeded(seed + 2000);
     const port = new FakePacketPort();
-    const shim = createL2Shim(port, { mac: MAC, addresses: ['10.1.0.1/24'] });
+    const shim = createL2Shim(port, { mac: OS_MAC, addresses: ['10.1.0.1/24'] });
     const dev = createTapDevice(shim, { backend: 'fuzz' });
-    const seeds = validFrames(shim.peerMac);
+    const seeds = validFrames(shim.mac);
     for (let i = 0; i < ITERATIONS; i++) {
       const frame =
         rand() < 0.3
           ? randomBytes(rand, Math.floor(rand() * 1600))
-          : mutate(rand, pick(rand, seeds), shim.peerMac);
+          : mutate(rand, pick(rand, seeds), shim.mac);
       try {
         if (rand() < 0.2) dev.writeBatch([frame, frame]);
         else dev.write(frame);

@@ -16,6 +16,7 @@ import {
   isMulticastMac,
   linkLocalFromMac,
   macEquals,
+  randomMac,
   type Frame,
   type TapDevice,
 } from '@tapkit/core';
@@ -59,7 +60,7 @@ export class EthernetHost {
 
   constructor(device: TapDevice, addresses: { ipv4?: Uint8Array; ipv6?: Uint8Array[] }) {
     this.#device = device;
-    this.mac = device.mac;
+    this.mac = randomMac(); // its own: device.mac is the OS side's
     this.linkLocal = linkLocalFromMac(this.mac);
     this.#ipv4 = addresses.ipv4;
     this.#ipv6 = [this.linkLocal, ...(addresses.ipv6 ?? [])];

@@ -30,7 +30,6 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   UTUN_AF_INET,
   darwinUtun,
-  derivePeerMac,
   parseUtunDatagram,
   type UtunHandle,
   type UtunHandleOptions,
@@ -167,7 +166,9 @@ function pairedSystem(): { system: UtunSystem; kernel: ReturnType<typeof kernelS
   return { system, kernel };
 }
 
+/** The device's MAC (its OS side), and the program's own. */
 const MAC = parseMac('02:00:00:00:00:02');
+const USER_MAC = parseMac('02:00:00:00:00:03');
 const OS4 = ip4('10.9.0.1');
 const USER4 = ip4('10.9.0.2');
 const udp = (size: number) =>
@@ -198,7 +199,7 @@ describe('the native addon over a datagram socketpair', () => {
     const dev = await darwinUtun.open({ system, mac: MAC, addresses: ['10.9.0.1/24'] });
     kernel.handle.resume();
     const frame = (size: number) =>
-      buildEthernet({ dst: derivePeerMac(MAC), src: MAC, etherType: EtherType.IPv4, payload: udp(size) });
+      buildEthernet({ dst: MAC, src: USER_MAC, etherType: EtherType.IPv4, payload: udp(size) });
     dev.write(frame(10));
     dev.writeBatch([frame(20), frame(1400)]);
     for (let i = 0; i < 50 && kernel.read.length < 3; i++) await settle();
@@ -228,8 +229,8 @@ describe('the native addon over a datagram socketpair', () => {
     const { system, kernel } = pairedSystem();
     const dev = await darwinUtun.open({ system, mac: MAC });
     const frame = buildEthernet({
-      dst: derivePeerMac(MAC),
-      src: MAC,
+      dst: MAC,
+      src: USER_MAC,
       etherType: EtherType.IPv4,
       payload: udp(1400),
     });

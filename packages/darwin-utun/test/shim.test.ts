@@ -17,7 +17,6 @@ import {
   createTapDevice,
   decodeFrame,
   formatMac,
-  isTapError,
   parseMac,
   solicitedNodeMulticast,
   verifyIcmpv6Checksum,
@@ -28,13 +27,15 @@ import {
   MAX_LEARNED_ADDRESSES,
   MAX_PENDING_REPLIES,
   ShimDrop,
+  MAX_NEIGHBORS,
   createL2Shim,
-  derivePeerMac,
   type L2ShimOptions,
 } from '../src/index.js';
 import { FakePacketPort, RecordingSink, hex, ip4, ip6, settle } from './helpers.js';
 
+/** The user's program's MAC; the OS side (the shim, `device.mac`) is at OS_MAC. */
 const MAC = parseMac('02:00:00:00:00:02');
+const OS_MAC = parseMac('02:00:00:00:00:01');
 const ADDRESSES = ['10.1.0.1/24', 'fd00:1::1/64'];
 const USER4 = ip4('10.1.0.2');
 const OS4 = ip4('10.1.0.1');
@@ -44,10 +45,10 @@ const OS6 = ip6('fd00:1::1');
 function setup(options: Partial<L2ShimOptions> & { headroom?: number; mtu?: number } = {}) {
   const { headroom, mtu, ...shimOptions } = options;
   const port = new FakePacketPort({ headroom, mtu });
-  const shim = createL2Shim(port, { mac: MAC, addresses: ADDRESSES, ...shimOptions });
+  const shim = createL2Shim(port, { mac: OS_MAC, addresses: ADDRESSES, ...shimOptions });
   const sink = new RecordingSink();
   shim.start(sink);
-  return { port, shim, sink, peer: shim.peerMac };
+  return { port, shim, sink, peer: shim.mac };
 }
 
 function arpRequest(senderIp: Uint8Array, targetIp: Uint8Array, dst?: Uint8Array): Frame {
@@ -76,27 +77,55 @@ function ipv6Packet(dst: Uint8Array, src = OS6): Uint8Array {
   return buildIPv6({ src, dst, nextHeader: 17, payload: new Uint8Array(12) });
 }
 
-describe('peer MAC', () => {
-  it('is derived deterministically, unicast, locally administered and not the device MAC', () => {
-    const peer = derivePeerMac(MAC);
-    expect(hex(derivePeerMac('02:00:00:00:00:02'))).toBe(hex(peer));
-    expect(peer[0]! & 0x01).toBe(0);
-    expect(peer[0]! & 0x02).toBe(2);
-    expect(hex(peer)).not.toBe(hex(MAC));
-    expect(hex(derivePeerMac('02:00:00:00:00:03'))).not.toBe(hex(peer));
-    expect(hex(setup().peer)).toBe(hex(peer));
+describe('device MAC and learning', () => {
+  it('is the OS side: its frames come from it, and it is what the user addresses', async () => {
+    const { shim, sink, port } = setup();
+    expect(hex(shim.mac)).toBe(hex(OS_MAC));
+    shim.write(ipv4Frame(OS_MAC));
+    expect(port.written).toHaveLength(1);
+    shim.write(ipv4Frame(MAC)); // the user's own MAC is not the OS's
+    expect(port.written).toHaveLength(1);
+    port.deliver(ipv4Packet(USER4));
+    await settle();
+    const [frame] = sink.take();
+    expect(formatMac(frame!, 6)).toBe(formatMac(OS_MAC));
+    expect(formatMac(frame!, 0)).toBe(formatMac(MAC));
   });
 
-  it('can be given, and is checked', () => {
-    expect(formatMac(setup({ peerMac: '02:aa:bb:cc:dd:ee' }).peer)).toBe('02:aa:bb:cc:dd:ee');
-    for (const peerMac of ['01:00:5e:00:00:01', '00:00:00:00:00:00', formatMac(MAC), 'nope']) {
-      try {
-        setup({ peerMac });
-        expect.fail(`accepted ${peerMac}`);
-      } catch (error) {
-        expect(isTapError(error, TapErrorCode.INVALID_OPTION)).toBe(true);
-      }
+  it('sends to the MAC learned for each destination, else the last one written from, else broadcast', () => {
+    const { shim, sink, port } = setup();
+    port.deliver(ipv4Packet(USER4));
+    const other = parseMac('02:00:00:00:00:77');
+    const otherIp = ip4('10.1.0.77');
+    shim.write(arpRequest(USER4, OS4)); // learns USER4 at MAC from the request
+    const fromOther = ipv4Frame(OS_MAC, OS4, otherIp);
+    fromOther.set(other, 6);
+    shim.write(fromOther); // and 10.1.0.77 at `other`
+    port.deliver(ipv4Packet(USER4), ipv4Packet(otherIp), ipv4Packet(ip4('10.1.0.99')), ipv6Packet(USER6));
+    expect(sink.take().map((f) => formatMac(f, 0))).toEqual([
+      'ff:ff:ff:ff:ff:ff', // nothing learned yet
+      formatMac(MAC),
+      formatMac(other),
+      formatMac(other), // not learned: the last MAC written from
+      formatMac(other),
+    ]);
+    expect(formatMac(shim.neighborMac('10.1.0.2')!)).toBe(formatMac(MAC));
+    expect(formatMac(shim.neighborMac(otherIp)!)).toBe(formatMac(other));
+    expect(shim.neighborMac('10.1.0.99')).toBeUndefined();
+  });
+
+  it('learns from neighbour solicitations, not from probes, and forgets the oldest beyond its bound', () => {
+    const { shim } = setup();
+    shim.write(buildNeighborSolicitationFrame({ srcMac: MAC, src: USER6, target: OS6 }));
+    expect(formatMac(shim.neighborMac(USER6)!)).toBe(formatMac(MAC));
+    shim.write(arpRequest(ip4('0.0.0.0'), ip4('10.1.0.5'))); // an ARP probe teaches nothing
+    expect(shim.neighborMac('0.0.0.0')).toBeUndefined();
+    for (let i = 0; i <= MAX_NEIGHBORS; i++) {
+      shim.write(ipv4Frame(OS_MAC, OS4, ip4(`10.2.${i >> 8}.${i & 0xff}`)));
     }
+    expect(shim.neighborMac(USER6)).toBeUndefined();
+    expect(shim.neighborMac('10.2.0.0')).toBeUndefined();
+    expect(shim.neighborMac('10.2.1.0')).toBeDefined();
   });
 
   it('refuses bad options before anything is started', () => {
@@ -417,8 +446,9 @@ describe('outbound: frames to packets', () => {
 });
 
 describe('inbound: packets to frames', () => {
-  it('addresses unicast to the device, multicast and broadcast to their groups, from the peer', () => {
-    const { port, sink, peer } = setup();
+  it("addresses unicast to the program's MAC, multicast and broadcast to their groups, from device.mac", () => {
+    const { port, sink, peer, shim } = setup();
+    shim.write(ipv4Frame(OS_MAC)); // the program, at MAC, says something: the shim learns it
     port.deliver(
       ipv4Packet(USER4),
       ipv4Packet(ip4('224.1.2.3')),

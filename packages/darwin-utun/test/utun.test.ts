@@ -32,7 +32,6 @@ import {
   backend,
   createSimulatedUtunSystem,
   darwinUtun,
-  derivePeerMac,
   frameUtunDatagram,
   parseUtunDatagram,
   utunFamilyOf,
@@ -44,7 +43,9 @@ import {
 import { hex, ip4, ip6, settle } from './helpers.js';
 import { EthernetHost } from './host.js';
 
+/** The device's MAC (its OS side), and the program's own. */
 const MAC = parseMac('02:00:00:00:00:02');
+const USER_MAC = parseMac('02:00:00:00:00:03');
 const OS4 = ip4('10.9.0.1');
 const USER4 = ip4('10.9.0.2');
 const OS6 = ip6('fd00:9::1');
@@ -130,7 +131,7 @@ describe('opening a utun', () => {
     const system = createSimulatedUtunSystem();
     for (const [options, code] of [
       [{ name: 'en0' }, TapErrorCode.INVALID_OPTION],
-      [{ peerMac: formatMac(MAC) }, TapErrorCode.INVALID_OPTION],
+      [{ peerMac: formatMac(MAC) }, TapErrorCode.UNSUPPORTED_OPTION], // gone: dev.mac is the OS side
       [{ onLink: 'all' }, TapErrorCode.INVALID_OPTION],
       [{ mtu: 20000 }, TapErrorCode.MTU_UNSUPPORTED],
       [{ addresses: ['10.0.0.1'] }, TapErrorCode.INVALID_OPTION],
@@ -178,13 +179,12 @@ describe('opening a utun', () => {
 describe('the data path', () => {
   it('delivers the OS’s packets as frames built in place in the batch’s memory', async () => {
     const { dev, utun } = await open();
-    const peer = derivePeerMac(MAC);
     const v6 = buildIPv6({ src: OS6, dst: USER6, nextHeader: 59, payload: new Uint8Array(0) });
     utun.send(udp4());
     utun.send(v6);
     const [a, b] = await dev.readBatch();
-    expect(formatMac(a!, 0)).toBe(formatMac(MAC));
-    expect(formatMac(a!, 6)).toBe(formatMac(peer));
+    expect(formatMac(a!, 0)).toBe('ff:ff:ff:ff:ff:ff'); // the program's MAC is not known yet
+    expect(formatMac(a!, 6)).toBe(formatMac(MAC));
     expect(hex(a!.subarray(14))).toBe(hex(udp4()));
     expect(hex(b!.subarray(14))).toBe(hex(v6));
     expect((b![12]! << 8) | b![13]!).toBe(EtherType.IPv6);
@@ -217,12 +217,17 @@ describe('the data path', () => {
 
   it('writes packets with the right family header', async () => {
     const { dev, utun } = await open();
-    const peer = derivePeerMac(MAC);
+    const peer = MAC; // the OS side
     const got: Uint8Array[] = [];
     utun.onPacket = (packet) => got.push(Uint8Array.from(packet));
-    const v4 = buildEthernet({ dst: peer, src: MAC, etherType: EtherType.IPv4, payload: udp4(OS4, USER4) });
+    const v4 = buildEthernet({
+      dst: peer,
+      src: USER_MAC,
+      etherType: EtherType.IPv4,
+      payload: udp4(OS4, USER4),
+    });
     const v6Packet = buildIPv6({ src: USER6, dst: OS6, nextHeader: 59, payload: new Uint8Array(0) });
-    const v6 = buildEthernet({ dst: peer, src: MAC, etherType: EtherType.IPv6, payload: v6Packet });
+    const v6 = buildEthernet({ dst: peer, src: USER_MAC, etherType: EtherType.IPv6, payload: v6Packet });
     dev.write(v4);
     dev.writeBatch([v6, v4]);
     expect(got.map(hex)).toEqual([hex(udp4(OS4, USER4)), hex(v6Packet), hex(udp4(OS4, USER4))]);
@@ -232,10 +237,10 @@ describe('the data path', () => {
 
   it('says false when the socket is full and drains when it empties', async () => {
     const { dev, utun } = await open();
-    const peer = derivePeerMac(MAC);
+    const peer = MAC; // the OS side
     const frame = buildEthernet({
       dst: peer,
-      src: MAC,
+      src: USER_MAC,
       etherType: EtherType.IPv4,
       payload: udp4(OS4, USER4, 1400),
     });
@@ -256,8 +261,8 @@ describe('the data path', () => {
   it('counts packets the kernel had no buffer for, and goes on', async () => {
     const { dev, utun } = await open();
     const frame = buildEthernet({
-      dst: derivePeerMac(MAC),
-      src: MAC,
+      dst: MAC,
+      src: USER_MAC,
       etherType: EtherType.IPv4,
       payload: udp4(OS4, USER4),
     });
@@ -283,8 +288,8 @@ describe('the data path', () => {
     const writing = await open();
     writing.utun.failNextWrite('ENXIO');
     const frame = buildEthernet({
-      dst: derivePeerMac(MAC),
-      src: MAC,
+      dst: MAC,
+      src: USER_MAC,
       etherType: EtherType.IPv4,
       payload: udp4(OS4, USER4),
     });
@@ -352,7 +357,7 @@ describe('a host behind the shim, and the simulated OS', () => {
     await host.ping(OS4, USER4, 1);
     await host.ping(OS6, USER6, 2);
     expect(host.stats).toMatchObject({ arpRequestsSent: 1, arpRepliesSeen: 1, solicitationsSent: 1 });
-    expect([...host.stats.answeredBy]).toEqual([hex(derivePeerMac(MAC))]);
+    expect([...host.stats.answeredBy]).toEqual([hex(MAC)]);
     expect(utun.rejected).toBe(0);
     host.stop();
     await dev.close();
@@ -390,8 +395,8 @@ describe('a host behind the shim, and the simulated OS', () => {
 
   it('answers ARP for on-link addresses only', async () => {
     const { dev } = await open();
-    dev.write(buildArpRequestFrame({ srcMac: MAC, srcIp: USER4, targetIp: ip4('10.9.0.77') }));
-    dev.write(buildArpRequestFrame({ srcMac: MAC, srcIp: USER4, targetIp: ip4('10.8.0.1') }));
+    dev.write(buildArpRequestFrame({ srcMac: USER_MAC, srcIp: USER4, targetIp: ip4('10.9.0.77') }));
+    dev.write(buildArpRequestFrame({ srcMac: USER_MAC, srcIp: USER4, targetIp: ip4('10.8.0.1') }));
     const reply = await dev.read();
     expect(decodeFrame(reply).arp).toMatchObject({ op: ArpOp.Reply });
     await settle();

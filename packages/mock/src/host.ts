@@ -30,7 +30,6 @@ import {
   describeValue,
   formatIPv4Address,
   formatIPv6Address,
-  formatMac,
   linkLocalFromMac,
   parseArp,
   parseCidr,
@@ -81,8 +80,8 @@ export interface PingOptions {
 export interface PingReply {
   /** Who answered (the address pinged). */
   readonly from: string;
-  /** The MAC it answered from. */
-  readonly mac: string;
+  /** The MAC it answered from (6 bytes). */
+  readonly mac: Buffer;
   readonly sequence: number;
   /** Its TTL (IPv4) or hop limit (IPv6). */
   readonly ttl: number;
@@ -158,16 +157,27 @@ function hostAddress(value: unknown, family: 4 | 6): Uint8Array | undefined {
   return a;
 }
 
-/** Checks addHost's options; name and MAC come from the network when absent. */
-export function resolveHostOptions(options: VirtualHostOptions): {
-  ipv4: Uint8Array | undefined;
-  ipv6: Uint8Array | undefined;
+function hostAddresses(value: unknown, family: 4 | 6): Uint8Array[] {
+  const address = hostAddress(value, family);
+  return address === undefined ? [] : [address];
+}
+
+/** addHost's options, checked. */
+export interface ResolvedHostOptions {
+  ipv4: Uint8Array[];
+  ipv6: Uint8Array[];
   mac: Uint8Array | undefined;
   mtu: number;
   name: string | undefined;
   responseDelayMs: number;
   logFrames: number;
-} {
+}
+
+/** A device's OS station: answers at once and keeps no log. */
+export const STATION = { mac: undefined, name: undefined, responseDelayMs: 0, logFrames: 0 } as const;
+
+/** Checks addHost's options; name and MAC come from the network when absent. */
+export function resolveHostOptions(options: VirtualHostOptions): ResolvedHostOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('host options must be an object');
   const { responseDelayMs = 0 } = options;
   if (typeof responseDelayMs !== 'number' || !(responseDelayMs >= 0 && responseDelayMs < 2 ** 31)) {
@@ -181,8 +191,8 @@ export function resolveHostOptions(options: VirtualHostOptions): {
   }
   return {
     logFrames,
-    ipv4: hostAddress(options.ipv4, 4),
-    ipv6: hostAddress(options.ipv6, 6),
+    ipv4: hostAddresses(options.ipv4, 4),
+    ipv6: hostAddresses(options.ipv6, 6),
     mac: options.mac === undefined ? undefined : checkDeviceMac(options.mac),
     mtu: checkMtu(options.mtu ?? 1500, MOCK_CAPABILITIES),
     name: options.name === undefined ? undefined : checkInterfaceName(options.name),
@@ -200,8 +210,7 @@ export function resolveHostOptions(options: VirtualHostOptions): {
 export class VirtualHost {
   /** The host's switch port name. */
   readonly name: string;
-  /** `aa:bb:cc:dd:ee:ff`. */
-  readonly mac: string;
+
   /** The IPv4 address (no prefix), when it has one. */
   readonly ipv4: string | undefined;
   /** The IPv6 address (no prefix), when it has one. */
@@ -213,7 +222,8 @@ export class VirtualHost {
   readonly #switch: Switch;
   readonly #link: Link;
   readonly #mac: Uint8Array;
-  readonly #ip4: Uint8Array | undefined;
+  /** Its IPv4 addresses (a device's station may have several). */
+  readonly #ip4: Uint8Array[];
   /** Its IPv6 addresses (link-local first) and their solicited-node groups. */
   readonly #ip6: Uint8Array[];
   readonly #groups: Uint8Array[];
@@ -232,26 +242,36 @@ export class VirtualHost {
   #echoReplies = 0;
 
   /** @internal Use {@link MockNetwork.addHost}. */
-  constructor(sw: Switch, name: string, mac: Uint8Array, options: ReturnType<typeof resolveHostOptions>) {
+  constructor(
+    sw: Switch,
+    name: string,
+    mac: Uint8Array,
+    options: ResolvedHostOptions,
+    kind: 'host' | 'station' = 'host',
+  ) {
     this.#switch = sw;
     this.#mac = mac;
     this.#ip4 = options.ipv4;
     const linkLocal = linkLocalFromMac(mac);
-    this.#ip6 = options.ipv6 ? [linkLocal, options.ipv6] : [linkLocal];
+    this.#ip6 = [linkLocal, ...options.ipv6];
     this.#groups = this.#ip6.map(solicitedNodeMulticast);
     this.#delayMs = options.responseDelayMs;
     this.#logFrames = options.logFrames;
     this.name = name;
-    this.mac = formatMac(mac);
-    this.ipv4 = options.ipv4 && formatIPv4Address(options.ipv4);
-    this.ipv6 = options.ipv6 && formatIPv6Address(options.ipv6);
+    this.ipv4 = options.ipv4[0] && formatIPv4Address(options.ipv4[0]);
+    this.ipv6 = options.ipv6[0] && formatIPv6Address(options.ipv6[0]);
     this.linkLocal = formatIPv6Address(linkLocal);
     this.mtu = options.mtu;
-    this.#link = new Link(name, 'host', mac, options.mtu, Infinity, {
+    this.#link = new Link(name, kind, mac, options.mtu, Infinity, {
       receive: (frames) => this.#receive(frames),
       gone: (error) => this.#abortPending(error),
     });
     sw.attach(this.#link);
+  }
+
+  /** The host's MAC (6 bytes, as `TapDevice.mac`; `formatMac()` for text). A copy. */
+  get mac(): Buffer {
+    return Buffer.from(this.#mac);
   }
 
   /** Whether the host is still on its network. */
@@ -347,7 +367,7 @@ export class VirtualHost {
         const echo = equal(ip.src, dst) ? parseIcmpv6Echo(ip.payload) : undefined;
         return echo?.type === Icmpv6Type.EchoReply && echo.sequence === sequence ? ip.hopLimit : undefined;
       });
-      return { from: formatIp(dst), mac: formatMac(mac), sequence, ttl, rttMs: Date.now() - sent };
+      return { from: formatIp(dst), mac: Buffer.from(mac), sequence, ttl, rttMs: Date.now() - sent };
     } finally {
       deadline.done();
     }
@@ -397,7 +417,7 @@ export class VirtualHost {
       });
     }
     const src =
-      dst?.length === 4 ? this.#ip4 : dst?.length === 16 ? this.#ip6[this.#ip6.length - 1] : undefined;
+      dst?.length === 4 ? this.#ip4[0] : dst?.length === 16 ? (this.#ip6[1] ?? this.#ip6[0]) : undefined;
     if (dst === undefined || src === undefined) {
       throw new TapError(
         TapErrorCode.INVALID_ARGUMENT,
@@ -561,7 +581,7 @@ export class VirtualHost {
 
   #arp(eth: EthernetFrame): Buffer | undefined {
     const arp = parseArp(eth.payload);
-    if (arp.op !== ArpOp.Request || !equal(arp.targetIp, this.#ip4)) return undefined;
+    if (arp.op !== ArpOp.Request || !this.#ip4.some((a) => equal(arp.targetIp, a))) return undefined;
     // Probes (sender 0.0.0.0, RFC 5227) and gratuitous requests (sender = target) announce or
     // test an address; they ask nothing of us.
     if (isZero(arp.senderIp) || equal(arp.senderIp, arp.targetIp)) return undefined;
@@ -571,7 +591,11 @@ export class VirtualHost {
 
   #ipv4(eth: EthernetFrame): Buffer | undefined {
     const ip = parseIPv4(eth.payload);
-    if (!equal(ip.dst, this.#ip4) || !verifyIPv4Checksum(eth.payload) || ip.protocol !== IpProtocol.ICMP)
+    if (
+      !this.#ip4.some((a) => equal(ip.dst, a)) ||
+      !verifyIPv4Checksum(eth.payload) ||
+      ip.protocol !== IpProtocol.ICMP
+    )
       return undefined;
     // No reassembly: a fragment does not hold a whole echo request.
     if (ip.fragmentOffset !== 0 || (ip.flags & IPv4Flags.MoreFragments) !== 0) return undefined;

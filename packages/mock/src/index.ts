@@ -6,10 +6,12 @@
  * @example
  * ```ts
  * import { createMockNetwork } from '@tapkit/mock';
- * await using net = createMockNetwork({ seed: 42 });
+ * const net = createMockNetwork({ seed: 42 });
  * const host = net.addHost({ ipv4: '10.0.0.2/24' });
- * await using dev = await net.open({ name: 'tap0' });
- * // dev.write(an ARP request for 10.0.0.2) → dev.read() gives the host's reply
+ * // dev.mac is the device's OS station, which holds 10.0.0.1 and answers ARP and ping for it.
+ * const dev = await net.open({ name: 'tap0', addresses: ['10.0.0.1/24'] });
+ * // dev.write(an ARP request for 10.0.0.2, from a MAC of your own) → dev.read() gives the host's reply
+ * await net.close();
  * ```
  * @packageDocumentation
  */

@@ -20,10 +20,10 @@ import {
 } from '@tapkit/core';
 import { Capture, type MockCapture, type MockCaptureOptions } from './capture.js';
 import { resolveFaults, type MockFaults } from './faults.js';
-import { resolveHostOptions, VirtualHost, type VirtualHostOptions } from './host.js';
+import { STATION, resolveHostOptions, VirtualHost, type VirtualHostOptions } from './host.js';
 import { MOCK_CAPABILITIES, MockPort } from './port.js';
 import { mulberry32, type Random } from './random.js';
-import { Link, Switch, type MockNetworkStats } from './switch.js';
+import { Link, Switch, type MockNetworkStats, type PortKind } from './switch.js';
 
 /** Options of {@link createMockNetwork}. */
 export interface MockNetworkOptions {
@@ -46,7 +46,8 @@ export interface MockOpenOptions extends TapOpenOptions {
 /** A port on a mock network, as {@link MockNetwork.ports} lists it. */
 export interface MockPortInfo {
   readonly name: string;
-  readonly kind: 'device' | 'host';
+  /** `station`: a device's OS station (see {@link MockNetwork.open}). */
+  readonly kind: PortKind;
   readonly mac: string;
   readonly mtu: number;
   /** The receiver is paused (its queue is full) and frames wait in its backlog. */
@@ -119,7 +120,12 @@ export class MockNetwork implements AsyncDisposable {
     return this.#switch.closed;
   }
 
-  /** Opens a device on this network: `network.backend.open(options)`. */
+  /**
+   * Opens a device on this network: `network.backend.open(options)`. As on a real backend,
+   * `device.mac` is the device's OS station: a station at that MAC joins the network with the
+   * device (port `<name>:os`), holds `options.addresses` and answers ARP, neighbour discovery
+   * and ping for them; it leaves with the device.
+   */
   open(options?: MockOpenOptions): Promise<TapDevice> {
     return this.backend.open(options);
   }
@@ -131,6 +137,17 @@ export class MockNetwork implements AsyncDisposable {
     const chunk = Math.max(1, options.rxQueueFrames - (options.rxQueueFrames >> 1));
     const link = new Link(name, 'device', Uint8Array.from(options.mac), options.mtu, chunk, undefined);
     this.#switch.attach(link);
+    // The device's OS station, as on a real backend: at device.mac, holding the device's
+    // addresses, answering ARP, neighbour discovery and ping on the network.
+    const addresses = (family: 4 | 6) =>
+      options.addresses.filter((a) => a.family === family).map((a) => Uint8Array.from(a.address));
+    link.station = new VirtualHost(
+      this.#switch,
+      `${name}:os`,
+      Uint8Array.from(options.mac),
+      { ...STATION, ipv4: addresses(4), ipv6: addresses(6), mtu: options.mtu },
+      'station',
+    );
     return new MockPort(this.#switch, link);
   }
 

@@ -30,7 +30,12 @@ export interface Endpoint {
 }
 
 /** Switch-side state of one port. */
+/** A device's port, a virtual host's, or a device's OS station (see MockNetwork.open). */
+export type PortKind = 'device' | 'host' | 'station';
+
 export class Link {
+  /** A device port's OS station, which leaves the network with it. */
+  station: { detach(): void } | undefined;
   /** Set when the port's device starts (hosts: at once). Until then frames wait in the backlog. */
   endpoint: Endpoint | undefined;
   attached = true;
@@ -64,7 +69,7 @@ export class Link {
 
   constructor(
     readonly name: string,
-    readonly kind: 'device' | 'host',
+    readonly kind: PortKind,
     readonly mac: Uint8Array,
     readonly mtu: number,
     /** At most this many frames per receive() call: half the device's receive queue. */
@@ -207,6 +212,7 @@ export class Switch {
     this.#blocked.delete(link);
     for (const [key, owner] of this.#fdb) if (owner === link) this.#fdb.delete(key);
     this.#fdbVersion++;
+    link.station?.detach();
   }
 
   /** Detaches a port and tells its endpoint why. */

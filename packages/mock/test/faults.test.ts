@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TapError, TapErrorCode, type TapDevice } from '@tapkit/core';
 import { createMockNetwork, type MockFaults } from '../src/index.js';
-import { BROADCAST, rawFrame, received, seqOf } from './helpers.js';
+import { BROADCAST, me, rawFrame, received, seqOf } from './helpers.js';
 
 /**
  * Opens a sender and a receiver (with room for a whole run in its queue), teaches the switch
@@ -10,7 +10,7 @@ import { BROADCAST, rawFrame, received, seqOf } from './helpers.js';
 async function link(faults: MockFaults | null, seed = 1) {
   const net = createMockNetwork({ seed });
   const [a, b] = [await net.open(), await net.open({ rxQueueFrames: 4096 })];
-  b.write(rawFrame(BROADCAST, b.mac, 0));
+  b.write(rawFrame(BROADCAST, me(b), 0));
   await received(a);
   net.setFaults(faults);
   return { net, a, b };
@@ -18,7 +18,7 @@ async function link(faults: MockFaults | null, seed = 1) {
 
 /** Sends frames 1..count from a to b (a burst, or one per tick) and returns the sequence numbers b got. */
 async function run(a: TapDevice, b: TapDevice, count: number): Promise<number[]> {
-  for (let i = 1; i <= count; i++) if (!a.write(rawFrame(b.mac, a.mac, i))) await a.drain();
+  for (let i = 1; i <= count; i++) if (!a.write(rawFrame(me(b), me(a), i))) await a.drain();
   return (await received(b, 8)).map(seqOf);
 }
 
@@ -56,13 +56,14 @@ describe('fault injection', () => {
 
   it('duplicates frames, each copy its own', async () => {
     const { net, a, b } = await link({ duplicate: 1 });
-    a.write(rawFrame(b.mac, a.mac, 1));
-    a.write(rawFrame(b.mac, a.mac, 2));
+    a.write(rawFrame(me(b), me(a), 1));
+    a.write(rawFrame(me(b), me(a), 2));
     const frames = await received(b);
     expect(frames.map(seqOf)).toEqual([1, 1, 2, 2]);
     frames[0]!.fill(0);
     expect(seqOf(frames[1]!)).toBe(1);
-    expect(net.stats()).toMatchObject({ duplicated: 2, delivered: 4 + 1 });
+    // link()'s broadcast reached a and both OS stations.
+    expect(net.stats()).toMatchObject({ duplicated: 2, delivered: 4 + 3 });
     await net.close();
   });
 
@@ -78,7 +79,7 @@ describe('fault injection', () => {
 
     // A held frame that nothing overtakes goes out on the next tick anyway.
     net.setFaults({ reorder: 1 });
-    a.write(rawFrame(b.mac, a.mac, 9999));
+    a.write(rawFrame(me(b), me(a), 9999));
     expect((await received(b)).map(seqOf)).toEqual([9999]);
     await net.close();
   });
@@ -86,8 +87,8 @@ describe('fault injection', () => {
   it('delays frames by delayMs (fake timers)', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { net, a, b } = await link({ delayMs: 100 });
-    a.write(rawFrame(b.mac, a.mac, 1));
-    a.write(rawFrame(b.mac, a.mac, 2));
+    a.write(rawFrame(me(b), me(a), 1));
+    a.write(rawFrame(me(b), me(a), 2));
     expect(await received(b)).toEqual([]);
     expect(vi.getTimerCount()).toBe(1); // one timer for the tick's frames, not one per frame
     await vi.advanceTimersByTimeAsync(99);
@@ -100,7 +101,7 @@ describe('fault injection', () => {
   it('spreads delays by ±jitterMs, which can reorder frames as netem does', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { net, a, b } = await link({ delayMs: 50, jitterMs: 40 });
-    for (let i = 1; i <= 200; i++) a.write(rawFrame(b.mac, a.mac, i));
+    for (let i = 1; i <= 200; i++) a.write(rawFrame(me(b), me(a), i));
     await received(b);
     await vi.advanceTimersByTimeAsync(9);
     expect(await received(b)).toEqual([]);
@@ -120,13 +121,13 @@ describe('fault injection', () => {
     const [a, b, c] = [await net.open(), await net.open(), await net.open()];
     net.setFaults({ loss: 1 });
     net.setFaults({}, c.name); // c: no faults
-    a.write(rawFrame(BROADCAST, a.mac, 1));
+    a.write(rawFrame(BROADCAST, me(a), 1));
     expect(await received(b)).toEqual([]);
     expect((await received(c)).map(seqOf)).toEqual([1]);
     net.setFaults(null, c.name);
     net.setFaults({ loss: 1 }, b.name);
     net.setFaults(null);
-    a.write(rawFrame(BROADCAST, a.mac, 2));
+    a.write(rawFrame(BROADCAST, me(a), 2));
     expect(await received(b)).toEqual([]);
     expect((await received(c)).map(seqOf)).toEqual([2]);
     await net.close();
@@ -137,7 +138,7 @@ describe('fault injection', () => {
     const net = createMockNetwork();
     const [a, b, c] = [await net.open(), await net.open(), await net.open()];
     net.setFaults({ delayMs: 1000, jitterMs: 500 });
-    for (let i = 0; i < 20; i++) a.write(rawFrame(BROADCAST, a.mac, i));
+    for (let i = 0; i < 20; i++) a.write(rawFrame(BROADCAST, me(a), i));
     await received(b);
     expect(vi.getTimerCount()).toBeGreaterThan(1);
     const forB = vi.getTimerCount();
@@ -161,10 +162,10 @@ describe('fault injection', () => {
     await expect(iterating).rejects.toMatchObject({ code: TapErrorCode.DEVICE_GONE });
     expect((await closed)?.code).toBe(TapErrorCode.DEVICE_GONE);
     expect(a.closed).toBe(true);
-    expect(() => a.write(rawFrame(BROADCAST, a.mac))).toThrow(
+    expect(() => a.write(rawFrame(BROADCAST, me(a)))).toThrow(
       expect.objectContaining({ code: TapErrorCode.DEVICE_GONE }),
     );
-    expect(net.ports().map((p) => p.name)).toEqual([b.name]);
+    expect(net.ports().map((p) => p.name)).toEqual([b.name, `${b.name}:os`]);
     await a.close();
     // A disconnected host is detached.
     const host = net.addHost();
@@ -177,14 +178,14 @@ describe('fault injection', () => {
     const net = createMockNetwork();
     const [a, b] = [await net.open(), await net.open()];
     net.failNextWrite(a.name);
-    expect(() => a.write(rawFrame(b.mac, a.mac, 1))).toThrow(
+    expect(() => a.write(rawFrame(me(b), me(a), 1))).toThrow(
       expect.objectContaining({ code: TapErrorCode.SYSTEM, osCode: 'EIO', syscall: 'write' }),
     );
-    expect(a.write(rawFrame(b.mac, a.mac, 2))).toBe(true);
+    expect(a.write(rawFrame(me(b), me(a), 2))).toBe(true);
     const custom = new TapError(TapErrorCode.PERMISSION_DENIED, 'nope');
     net.failNextWrite(a.name, custom);
-    expect(() => a.writeBatch([rawFrame(b.mac, a.mac, 3), rawFrame(b.mac, a.mac, 4)])).toThrow(custom);
-    a.writeBatch([rawFrame(b.mac, a.mac, 5)]);
+    expect(() => a.writeBatch([rawFrame(me(b), me(a), 3), rawFrame(me(b), me(a), 4)])).toThrow(custom);
+    a.writeBatch([rawFrame(me(b), me(a), 5)]);
     expect((await received(b)).map(seqOf)).toEqual([2, 5]); // the failed batch sent nothing
     expect(a.stats()).toMatchObject({ txFrames: 2, drops: { txError: 2 } });
     const host = net.addHost();

@@ -43,6 +43,16 @@ export async function received(device: TapDevice, ticks = 4): Promise<Frame[]> {
   }
 }
 
+/**
+ * The MAC a test's program uses on a device's link: its own, as `device.mac` is the device's
+ * OS station (which answers on the network). Derived from it, so fixed per device.
+ */
+export function me(device: TapDevice): Uint8Array {
+  const mac = Uint8Array.from(device.mac);
+  mac[5] = mac[5]! ^ 0xa5;
+  return mac;
+}
+
 export function macOf(device: TapDevice): string {
   return formatMac(device.mac);
 }

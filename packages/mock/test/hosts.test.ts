@@ -18,7 +18,7 @@ import {
   type Frame,
 } from '@tapkit/core';
 import { createMockNetwork } from '../src/index.js';
-import { received } from './helpers.js';
+import { me, received } from './helpers.js';
 
 const ME4 = parseIPv4Address('10.0.0.1');
 const HOST4 = parseIPv4Address('10.0.0.2');
@@ -45,21 +45,21 @@ describe('virtual hosts', () => {
     const { net, host, dev } = await setup();
     expect([host.name, host.ipv4, host.ipv6]).toEqual(['h1', '10.0.0.2', 'fd00::2']);
 
-    dev.write(buildArpRequestFrame({ srcMac: dev.mac, srcIp: ME4, targetIp: HOST4 }));
+    dev.write(buildArpRequestFrame({ srcMac: me(dev), srcIp: ME4, targetIp: HOST4 }));
     const [arpFrame, ...more] = await received(dev);
     expect(more).toEqual([]);
     const arp = decode(arpFrame!);
-    expect(formatMac(arp.eth.dst)).toBe('02:00:00:00:00:01'); // unicast to the asker
-    expect(formatMac(arp.eth.src)).toBe(host.mac);
+    expect(formatMac(arp.eth.dst)).toBe(formatMac(me(dev))); // unicast to the asker
+    expect(formatMac(arp.eth.src)).toBe(formatMac(host.mac));
     expect(arp.arp).toMatchObject({ op: ArpOp.Reply });
-    expect(formatMac(arp.arp!.senderMac)).toBe(host.mac);
+    expect(formatMac(arp.arp!.senderMac)).toBe(formatMac(host.mac));
     expect([...arp.arp!.senderIp]).toEqual([...HOST4]);
-    expect(formatMac(arp.arp!.targetMac)).toBe('02:00:00:00:00:01');
+    expect(formatMac(arp.arp!.targetMac)).toBe(formatMac(me(dev)));
     expect([...arp.arp!.targetIp]).toEqual([...ME4]);
 
     const ping = (sequence: number) =>
       buildIcmpEchoFrame({
-        srcMac: dev.mac,
+        srcMac: me(dev),
         dstMac: arp.arp!.senderMac,
         src: ME4,
         dst: HOST4,
@@ -93,20 +93,20 @@ describe('virtual hosts', () => {
 
   it('answer neighbour solicitations and ICMPv6 echo, for their address and their link-local one', async () => {
     const { net, host, dev } = await setup();
-    dev.write(buildNeighborSolicitationFrame({ srcMac: dev.mac, src: ME6, target: HOST6 }));
+    dev.write(buildNeighborSolicitationFrame({ srcMac: me(dev), src: ME6, target: HOST6 }));
     const [naFrame] = await received(dev);
     const na = decode(naFrame!);
-    expect(formatMac(na.eth.dst)).toBe('02:00:00:00:00:01');
+    expect(formatMac(na.eth.dst)).toBe(formatMac(me(dev)));
     expect(na.ipv6).toMatchObject({ hopLimit: 255 });
     expect(formatIPv6Address(na.ipv6!.src)).toBe('fd00::2');
     expect(formatIPv6Address(na.ipv6!.dst)).toBe('fd00::1');
     expect(verifyIcmpv6Checksum(na.ipv6!.payload, na.ipv6!.src, na.ipv6!.dst)).toBe(true);
     expect(na.neighborAdvertisement).toMatchObject({ solicited: true, override: true, router: false });
     expect(formatIPv6Address(na.neighborAdvertisement!.target)).toBe('fd00::2');
-    expect(formatMac(na.neighborAdvertisement!.targetLinkLayer!)).toBe(host.mac);
+    expect(formatMac(na.neighborAdvertisement!.targetLinkLayer!)).toBe(formatMac(host.mac));
 
     // The link-local address comes from the MAC (modified EUI-64).
-    const mac = host.mac.split(':');
+    const mac = formatMac(host.mac).split(':');
     const flipped = (parseInt(mac[0]!, 16) ^ 2).toString(16);
     expect(host.linkLocal).toBe(
       formatIPv6Address(
@@ -115,7 +115,7 @@ describe('virtual hosts', () => {
     );
     const linkLocal = parseIPv6Address(host.linkLocal);
     const myLinkLocal = parseIPv6Address('fe80::1');
-    dev.write(buildNeighborSolicitationFrame({ srcMac: dev.mac, src: myLinkLocal, target: linkLocal }));
+    dev.write(buildNeighborSolicitationFrame({ srcMac: me(dev), src: myLinkLocal, target: linkLocal }));
     const [llFrame] = await received(dev);
     expect(formatIPv6Address(decode(llFrame!).neighborAdvertisement!.target)).toBe(host.linkLocal);
 
@@ -125,7 +125,7 @@ describe('virtual hosts', () => {
     ] as const) {
       dev.write(
         buildIcmpEchoFrame({
-          srcMac: dev.mac,
+          srcMac: me(dev),
           dstMac: naFrame!.subarray(6, 12),
           src,
           dst,
@@ -150,14 +150,14 @@ describe('virtual hosts', () => {
 
   it('answer duplicate address detection to all nodes, unsolicited (RFC 4861 §7.2.4)', async () => {
     const { net, host, dev } = await setup();
-    dev.write(buildNeighborSolicitationFrame({ srcMac: dev.mac, src: UNSPECIFIED, target: HOST6 }));
+    dev.write(buildNeighborSolicitationFrame({ srcMac: me(dev), src: UNSPECIFIED, target: HOST6 }));
     const [frame] = await received(dev);
     const na = decode(frame!);
     expect(formatMac(na.eth.dst)).toBe('33:33:00:00:00:01');
     expect(formatIPv6Address(na.ipv6!.dst)).toBe('ff02::1');
     expect(formatIPv6Address(na.ipv6!.src)).toBe('fd00::2');
     expect(na.neighborAdvertisement).toMatchObject({ solicited: false, override: true });
-    expect(formatMac(na.neighborAdvertisement!.targetLinkLayer!)).toBe(host.mac);
+    expect(formatMac(na.neighborAdvertisement!.targetLinkLayer!)).toBe(formatMac(host.mac));
     await net.close();
   });
 
@@ -167,12 +167,12 @@ describe('virtual hosts', () => {
     const hostMac = host.mac;
     const ignored: Frame[] = [
       // ARP for another address, an RFC 5227 probe (sender 0.0.0.0), a gratuitous request.
-      buildArpRequestFrame({ srcMac: dev.mac, srcIp: ME4, targetIp: other4 }),
-      buildArpRequestFrame({ srcMac: dev.mac, srcIp: new Uint8Array(4), targetIp: HOST4 }),
-      buildArpRequestFrame({ srcMac: dev.mac, srcIp: HOST4, targetIp: HOST4 }),
+      buildArpRequestFrame({ srcMac: me(dev), srcIp: ME4, targetIp: other4 }),
+      buildArpRequestFrame({ srcMac: me(dev), srcIp: new Uint8Array(4), targetIp: HOST4 }),
+      buildArpRequestFrame({ srcMac: me(dev), srcIp: HOST4, targetIp: HOST4 }),
       // A ping to the host's IP but another MAC, one to another IP, a UDP datagram.
       buildIcmpEchoFrame({
-        srcMac: dev.mac,
+        srcMac: me(dev),
         dstMac: '02:00:00:00:00:77',
         src: ME4,
         dst: HOST4,
@@ -182,7 +182,7 @@ describe('virtual hosts', () => {
         data: PAYLOAD,
       }),
       buildIcmpEchoFrame({
-        srcMac: dev.mac,
+        srcMac: me(dev),
         dstMac: hostMac,
         src: ME4,
         dst: other4,
@@ -192,7 +192,7 @@ describe('virtual hosts', () => {
         data: PAYLOAD,
       }),
       buildUdpFrame({
-        srcMac: dev.mac,
+        srcMac: me(dev),
         dstMac: hostMac,
         src: ME4,
         dst: HOST4,
@@ -201,24 +201,24 @@ describe('virtual hosts', () => {
         payload: PAYLOAD,
       }),
       // NS for another target, NS with a forwarded hop limit, DAD NS sent to the wrong group.
-      buildNeighborSolicitationFrame({ srcMac: dev.mac, src: ME6, target: parseIPv6Address('fd00::3') }),
-      withHopLimit(buildNeighborSolicitationFrame({ srcMac: dev.mac, src: ME6, target: HOST6 }), 254),
+      buildNeighborSolicitationFrame({ srcMac: me(dev), src: ME6, target: parseIPv6Address('fd00::3') }),
+      withHopLimit(buildNeighborSolicitationFrame({ srcMac: me(dev), src: ME6, target: HOST6 }), 254),
       buildNeighborSolicitationFrame({
-        srcMac: dev.mac,
+        srcMac: me(dev),
         src: UNSPECIFIED,
         target: HOST6,
         dst: parseIPv6Address('ff02::1'),
       }),
       // A tagged ARP request (the host sits on an untagged port).
       buildArpRequestFrame({
-        srcMac: dev.mac,
+        srcMac: me(dev),
         srcIp: ME4,
         targetIp: HOST4,
         vlan: { pcp: 0, dei: false, vid: 5 },
       }),
     ];
     const badChecksum = buildIcmpEchoFrame({
-      srcMac: dev.mac,
+      srcMac: me(dev),
       dstMac: hostMac,
       src: ME4,
       dst: HOST4,
@@ -228,7 +228,7 @@ describe('virtual hosts', () => {
       data: PAYLOAD,
     });
     badChecksum[badChecksum.length - 1]! ^= 0xff;
-    const truncated = buildArpRequestFrame({ srcMac: dev.mac, srcIp: ME4, targetIp: HOST4 }).subarray(0, 30);
+    const truncated = buildArpRequestFrame({ srcMac: me(dev), srcIp: ME4, targetIp: HOST4 }).subarray(0, 30);
     for (const frame of [...ignored, badChecksum, truncated]) dev.write(frame);
     expect(await received(dev)).toEqual([]);
     expect(host.stats()).toEqual({
@@ -246,7 +246,7 @@ describe('virtual hosts', () => {
     const { net, host, dev } = await setup();
     const frame = buildUdpFrame({
       srcMac: host.mac,
-      dstMac: dev.mac,
+      dstMac: me(dev),
       src: HOST4,
       dst: ME4,
       srcPort: 7,
@@ -257,13 +257,13 @@ describe('virtual hosts', () => {
     frame.fill(0);
     const [got] = await received(dev);
     expect(decode(got!).udp).toMatchObject({ srcPort: 7, dstPort: 7 });
-    expect(net.fdb()).toContainEqual({ mac: host.mac, port: 'h1' });
+    expect(net.fdb()).toContainEqual({ mac: formatMac(host.mac), port: 'h1' });
     host.detach();
     host.detach();
     expect(host.attached).toBe(false);
     expect(net.fdb()).toEqual([]);
-    expect(net.ports().map((p) => p.name)).toEqual([dev.name]);
-    dev.write(buildArpRequestFrame({ srcMac: dev.mac, srcIp: ME4, targetIp: HOST4 }));
+    expect(net.ports().map((p) => p.name)).toEqual([dev.name, `${dev.name}:os`]);
+    dev.write(buildArpRequestFrame({ srcMac: me(dev), srcIp: ME4, targetIp: HOST4 }));
     expect(await received(dev)).toEqual([]);
     await net.close();
   });
@@ -274,14 +274,14 @@ describe('virtual hosts', () => {
       const net = createMockNetwork();
       const slow = net.addHost({ ipv4: '10.0.0.2', responseDelayMs: 50 });
       const dev = await net.open();
-      dev.write(buildArpRequestFrame({ srcMac: dev.mac, srcIp: ME4, targetIp: HOST4 }));
+      dev.write(buildArpRequestFrame({ srcMac: me(dev), srcIp: ME4, targetIp: HOST4 }));
       expect(await received(dev)).toEqual([]);
       await vi.advanceTimersByTimeAsync(49);
       expect(await received(dev)).toEqual([]);
       await vi.advanceTimersByTimeAsync(1);
       expect((await received(dev)).map((f) => decode(f).arp?.op)).toEqual([ArpOp.Reply]);
 
-      dev.write(buildArpRequestFrame({ srcMac: dev.mac, srcIp: ME4, targetIp: HOST4 }));
+      dev.write(buildArpRequestFrame({ srcMac: me(dev), srcIp: ME4, targetIp: HOST4 }));
       await received(dev);
       expect(vi.getTimerCount()).toBe(1);
       slow.detach();
@@ -292,10 +292,28 @@ describe('virtual hosts', () => {
     }
   });
 
+  it("reach a device's OS station at device.mac, which holds the device's addresses and leaves with it", async () => {
+    const net = createMockNetwork();
+    const host = net.addHost({ ipv4: '10.0.0.2/24', ipv6: 'fd00::2/64' });
+    const dev = await net.open({ name: 'tap0', addresses: ['10.0.0.1/24', 'fd00::1/64', '10.0.1.1/24'] });
+    for (const address of ['10.0.0.1', 'fd00::1', '10.0.1.1']) {
+      const reply = await host.ping(address);
+      expect(reply).toMatchObject({ from: address, mac: Buffer.from(dev.mac), ttl: 64 });
+    }
+    expect(net.ports().find((p) => p.name === 'tap0:os')).toMatchObject({
+      kind: 'station',
+      mac: formatMac(dev.mac),
+    });
+    await dev.close();
+    expect(net.ports().map((p) => p.name)).toEqual([host.name]);
+    await expect(host.ping('10.0.0.1', { timeoutMs: 50 })).rejects.toMatchObject({ code: 'ERR_TAP_ABORTED' });
+    await net.close();
+  });
+
   it('draw reproducible MACs from the seed, unique on the network', () => {
     const macs = (seed: number) => {
       const net = createMockNetwork({ seed });
-      return Array.from({ length: 5 }, () => net.addHost().mac);
+      return Array.from({ length: 5 }, () => formatMac(net.addHost().mac));
     };
     expect(macs(7)).toEqual(macs(7));
     expect(macs(7)).not.toEqual(macs(8));

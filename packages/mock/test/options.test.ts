@@ -22,7 +22,7 @@ describe('options the mock does not take', () => {
   it('takes network, and opens on it', async () => {
     await using network = createMockNetwork();
     await using device = await backend.open({ network });
-    expect(network.ports().map((p) => p.name)).toEqual([device.name]);
+    expect(network.ports().map((p) => p.name)).toEqual([device.name, `${device.name}:os`]);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isTapError, openTap, TapErrorCode, type TapDevice } from '@tapkit/core';
+import { formatMac, isTapError, openTap, TapErrorCode, type TapDevice } from '@tapkit/core';
 import { backend, createMockNetwork } from '../src/index.js';
-import { BROADCAST, macOf, rawFrame, received, seqOf, settle } from './helpers.js';
+import { BROADCAST, macOf, me, rawFrame, received, seqOf, settle } from './helpers.js';
 
 function expectCode(action: () => unknown, code: string): void {
   let error: unknown;
@@ -20,36 +20,37 @@ describe('learning switch', () => {
     const [a, b, c] = [await net.open(), await net.open(), await net.open()];
     expect([a.name, b.name, c.name]).toEqual(['mock0', 'mock1', 'mock2']);
 
-    a.write(rawFrame(b.mac, a.mac, 1)); // b unknown yet: flooded to b and c
+    a.write(rawFrame(me(b), me(a), 1)); // b unknown yet: flooded to b and c
     expect((await received(b)).map(seqOf)).toEqual([1]);
     expect((await received(c)).map(seqOf)).toEqual([1]);
 
-    b.write(rawFrame(a.mac, b.mac, 2)); // a was learned from frame 1: a only
-    a.write(rawFrame(b.mac, a.mac, 3)); // b learned from frame 2: b only
+    b.write(rawFrame(me(a), me(b), 2)); // a was learned from frame 1: a only
+    a.write(rawFrame(me(b), me(a), 3)); // b learned from frame 2: b only
     expect((await received(a)).map(seqOf)).toEqual([2]);
     expect((await received(b)).map(seqOf)).toEqual([3]);
     expect(await received(c)).toEqual([]);
 
     expect(net.fdb()).toEqual([
-      { mac: macOf(a), port: 'mock0' },
-      { mac: macOf(b), port: 'mock1' },
+      { mac: formatMac(me(a)), port: 'mock0' },
+      { mac: formatMac(me(b)), port: 'mock1' },
     ]);
-    expect(net.stats()).toMatchObject({ frames: 3, flooded: 1, forwarded: 2, delivered: 4 });
+    // Frame 1 also reached the three devices' OS stations (ports of their own; see ports()).
+    expect(net.stats()).toMatchObject({ frames: 3, flooded: 1, forwarded: 2, delivered: 2 + 2 + 3 });
   });
 
   it('floods broadcast and multicast to every port but the sender, each with its own copy', async () => {
     await using net = createMockNetwork();
     const [a, b, c] = [await net.open(), await net.open(), await net.open()];
-    a.write(rawFrame(b.mac, a.mac, 0));
-    b.write(rawFrame(a.mac, b.mac, 0)); // both learned
+    a.write(rawFrame(me(b), me(a), 0));
+    b.write(rawFrame(me(a), me(b), 0)); // both learned
     await received(a);
     await received(b);
     await received(c);
 
-    const sent = rawFrame(BROADCAST, a.mac, 7, 200);
+    const sent = rawFrame(BROADCAST, me(a), 7, 200);
     a.write(sent);
     sent.fill(0); // the caller may reuse its buffer at once
-    b.write(rawFrame('01:00:5e:00:00:fb', b.mac, 8, 200));
+    b.write(rawFrame('01:00:5e:00:00:fb', me(b), 8, 200));
     const [atA, atB, atC] = [await received(a), await received(b), await received(c)];
     expect(atA.map(seqOf)).toEqual([8]);
     expect(atB.map(seqOf)).toEqual([7]);
@@ -61,13 +62,13 @@ describe('learning switch', () => {
   it('never sends a frame back to the port it came from', async () => {
     await using net = createMockNetwork();
     const [a, b] = [await net.open(), await net.open()];
-    a.write(rawFrame(BROADCAST, a.mac, 1));
-    a.write(rawFrame('02:00:00:00:00:99', a.mac, 2)); // unknown: flooded, not back to a
+    a.write(rawFrame(BROADCAST, me(a), 1));
+    a.write(rawFrame('02:00:00:00:00:99', me(a), 2)); // unknown: flooded, not back to a
     await settle();
     // A second station behind port a (say a bridge there) is learned on a: frames between the
     // two stations stay on their segment.
-    a.write(rawFrame(a.mac, '02:00:00:00:00:99', 3));
-    a.write(rawFrame('02:00:00:00:00:99', a.mac, 4));
+    a.write(rawFrame(me(a), '02:00:00:00:00:99', 3));
+    a.write(rawFrame('02:00:00:00:00:99', me(a), 4));
     expect(await received(a)).toEqual([]);
     expect((await received(b)).map(seqOf)).toEqual([1, 2]);
     expect(net.stats().drops).toEqual({ filtered: 2 });
@@ -85,7 +86,7 @@ describe('learning switch', () => {
     expect(net.fdb()).toEqual([{ mac: roaming, port: b.name }]);
     await b.close();
     expect(net.fdb()).toEqual([]);
-    c.write(rawFrame(roaming, c.mac, 3)); // unknown again: flooded
+    c.write(rawFrame(roaming, me(c), 3)); // unknown again: flooded
     expect((await received(a)).map(seqOf)).toEqual([2, 3]);
   });
 
@@ -94,27 +95,28 @@ describe('learning switch', () => {
     const big = await net.open({ mtu: 9000 });
     const small = await net.open({ mtu: 1280 });
     const std = await net.open();
-    big.write(rawFrame(BROADCAST, big.mac, 1, 1294)); // 1280 + 14: fits everywhere
-    big.write(rawFrame(BROADCAST, big.mac, 2, 1295)); // too big for small
-    big.write(rawFrame(BROADCAST, big.mac, 3, 1514));
-    big.write(rawFrame(BROADCAST, big.mac, 4, 1515)); // too big for both
-    const tagged = rawFrame(BROADCAST, big.mac, 0, 1518);
+    big.write(rawFrame(BROADCAST, me(big), 1, 1294)); // 1280 + 14: fits everywhere
+    big.write(rawFrame(BROADCAST, me(big), 2, 1295)); // too big for small
+    big.write(rawFrame(BROADCAST, me(big), 3, 1514));
+    big.write(rawFrame(BROADCAST, me(big), 4, 1515)); // too big for both
+    const tagged = rawFrame(BROADCAST, me(big), 0, 1518);
     tagged.set([0x81, 0x00, 0x00, 0x05, 0x88, 0xb5], 12); // 802.1Q: 4 more bytes allowed
     big.write(tagged);
     expect((await received(small)).map((f) => f.length)).toEqual([1294]);
     expect((await received(std)).map((f) => f.length)).toEqual([1294, 1295, 1514, 1518]);
-    expect(net.stats().drops).toEqual({ mtuExceeded: 5 });
+    // Each device's OS station has its device's MTU: twice the drops.
+    expect(net.stats().drops).toEqual({ mtuExceeded: 2 * 5 });
   });
 
   it('write() returns false past the high-water mark and drain() resolves once flushed', async () => {
     await using net = createMockNetwork({ txHighWater: 8 });
     const [a, b] = [await net.open(), await net.open()];
-    const results = Array.from({ length: 10 }, (_, i) => a.write(rawFrame(b.mac, a.mac, i)));
+    const results = Array.from({ length: 10 }, (_, i) => a.write(rawFrame(me(b), me(a), i)));
     expect(results).toEqual([true, true, true, true, true, true, true, false, false, false]);
     let drained = false;
     await a.drain().then(() => (drained = true));
     expect(drained).toBe(true);
-    expect(a.write(rawFrame(b.mac, a.mac, 10))).toBe(true);
+    expect(a.write(rawFrame(me(b), me(a), 10))).toBe(true);
     expect((await received(b)).map(seqOf)).toEqual(Array.from({ length: 11 }, (_, i) => i));
   });
 
@@ -122,12 +124,12 @@ describe('learning switch', () => {
     await using net = createMockNetwork({ backlogFrames: 100 });
     const a = await net.open();
     const b = await net.open({ rxQueueFrames: 16 });
-    a.write(rawFrame(BROADCAST, a.mac, 0)); // teaches the switch where a is
+    a.write(rawFrame(BROADCAST, me(a), 0)); // teaches the switch where a is
     expect((await received(b)).map(seqOf)).toEqual([0]);
     let seq = 1;
     // 16 fill b's queue (the engine pauses the port), 100 wait in the backlog, 34 are dropped.
     for (let i = 0; i < 150; i++) {
-      if (!a.write(rawFrame(b.mac, a.mac, seq++))) await a.drain();
+      if (!a.write(rawFrame(me(b), me(a), seq++))) await a.drain();
     }
     await settle();
     expect(net.ports().find((p) => p.name === b.name)).toMatchObject({ paused: true, backlog: 100 });
@@ -155,8 +157,10 @@ describe('learning switch', () => {
     expect([b.name, c.name, host.name]).toEqual(['tap7', 'mock0', 'router']);
     expect(net.ports().map((p) => [p.name, p.kind])).toEqual([
       ['tap7', 'device'],
+      ['tap7:os', 'station'],
       ['router', 'host'],
       ['mock0', 'device'],
+      ['mock0:os', 'station'],
     ]);
   });
 
@@ -225,8 +229,8 @@ describe('learning switch', () => {
     const [a2, b2] = [await two.open(), await two.open()];
     expect([a1.name, a2.name]).toEqual(['mock0', 'mock0']); // names are per network
     one.setFaults({ loss: 1 });
-    a1.write(rawFrame(BROADCAST, a1.mac, 1));
-    a2.write(rawFrame(BROADCAST, a2.mac, 2));
+    a1.write(rawFrame(BROADCAST, me(a1), 1));
+    a2.write(rawFrame(BROADCAST, me(a2), 2));
     expect(await received(b1)).toEqual([]);
     expect((await received(b2)).map(seqOf)).toEqual([2]);
     expect(one.stats().frames).toBe(1);
@@ -238,7 +242,7 @@ describe('learning switch', () => {
     const b = await openTap({ env: { TAPKIT_BACKEND: 'mock' } });
     try {
       expect([a.backend, b.backend, a.name, b.name]).toEqual(['mock', 'mock', 'mock0', 'mock0']);
-      a.write(rawFrame(BROADCAST, a.mac, 1));
+      a.write(rawFrame(BROADCAST, me(a), 1));
       expect(await received(b)).toEqual([]);
     } finally {
       await a.close();
@@ -246,7 +250,7 @@ describe('learning switch', () => {
     }
     const net = createMockNetwork();
     const [c, d] = [await openTap({ backend: 'mock', network: net }), await backend.open({ network: net })];
-    c.write(rawFrame(BROADCAST, c.mac, 2));
+    c.write(rawFrame(BROADCAST, me(c), 2));
     expect((await received(d)).map(seqOf)).toEqual([2]);
     await net.close();
   });
@@ -290,7 +294,7 @@ describe('learning switch', () => {
       return n;
     })(b);
     for (let i = 0; i < count; i++)
-      if (!a.write(rawFrame(b.mac, a.mac, i, i % 2 ? 1514 : 60))) await a.drain();
+      if (!a.write(rawFrame(me(b), me(a), i, i % 2 ? 1514 : 60))) await a.drain();
     expect(await reader).toBe(count);
     expect(b.stats().drops).toEqual({});
   });

@@ -1,8 +1,9 @@
 /**
  * The demo behind `npm run demo` / `tapkit demo`: open a device, find a peer's MAC with ARP,
  * ping it, print each reply with its round-trip time and the device's stats, and record the
- * exchange in a pcap file. On the mock backend the peer is a virtual host; on a real backend it
- * is the operating system's own stack, which owns the peer address on the device.
+ * exchange in a pcap file. The peer is the device's OS station (`device.mac`), which owns the
+ * peer address: the operating system's stack on a real backend, the mock's station on the mock.
+ * The same code runs on every backend.
  *
  * @module
  */
@@ -19,9 +20,7 @@ import {
   parseIPv4Address,
   randomMac,
   type Frame,
-  type TapDevice,
 } from '@tapkit/core';
-import { createMockNetwork, type MockNetwork } from '@tapkit/mock';
 
 /** What the demo is asked to do. */
 export interface DemoOptions {
@@ -68,19 +67,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const selfIp = parseIPv4Address(SELF_IP);
   const peerIp = parseIPv4Address(PEER_IP);
 
-  let network: MockNetwork | undefined;
-  let device: TapDevice;
-  if (backendName === 'mock') {
-    network = createMockNetwork({ seed: 1 });
-    network.addHost({ ipv4: `${PEER_IP}/24`, name: 'peer' });
-    device = await network.open({ name: 'demo0' });
-  } else {
-    // The OS stack owns the peer address on the device, so the OS answers our ARP and pings.
-    device = await openTap({ backend: backendName, name: 'tapkit-demo', addresses: [`${PEER_IP}/24`] });
-  }
+  // The device's OS station owns the peer address, so it answers our ARP and pings.
+  const device = await openTap({ backend: backendName, name: 'tapkit-demo', addresses: [`${PEER_IP}/24`] });
   const pcap = await createPcapFile(pcapPath);
-  // Our own station on the link. On an OS interface, device.mac is the OS's side of the link;
-  // a program that talks to the OS (or through it) is another station with its own address.
+  // Our own station on the link: device.mac is the OS's side of it, on every backend.
   const mac = randomMac();
   const record = (frame: Frame) => pcap.writePacket(frame);
   const send = (frame: Frame) => {
@@ -91,7 +81,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
   /** Reads frames, answering ARP for our own address, until `match` accepts one or time runs out. */
   async function receive<T>(match: (frame: Frame) => T | undefined): Promise<T | undefined> {
-    // A ref'd timer (AbortSignal.timeout's is not): the mock holds no handle to keep us alive.
+    // A timer of our own, to tell a timeout from the device's own errors.
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
@@ -188,7 +178,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     };
   } finally {
     await device.close();
-    await network?.close();
     await pcap.close();
     print(`pcap: ${pcap.packetCount} packets written to ${pcapPath} (open with wireshark or tshark -r)`);
   }

@@ -14,8 +14,9 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { isTapError, TapErrorCode, type TapErrorCodeValue } from '../errors.js';
-import { buildUdpFrame } from '../codec/frames.js';
-import { isMulticastMac } from '../codec/mac.js';
+import { ArpOp } from '../codec/arp.js';
+import { buildArpRequestFrame, buildIcmpEchoFrame, buildUdpFrame, decodeFrame } from '../codec/frames.js';
+import { formatMac, isMulticastMac, macEquals, randomMac } from '../codec/mac.js';
 import type { Frame, ReceivedFrame, TapDevice, TapOpenOptions } from '../types.js';
 
 /** The runner functions the suite needs (vitest's and node:test's fit). */
@@ -34,6 +35,19 @@ export interface ConformanceTarget {
   open(options?: TapOpenOptions): Promise<TapDevice>;
   /** Opens two devices joined by a link: a frame written on one is read on the other. */
   openPair(): Promise<readonly [TapDevice, TapDevice]>;
+  /**
+   * The pair is joined through the OS's IP layer rather than by a wire (darwin-utun: each OS
+   * side takes the packet and hands it to the other): a frame crosses only when it is addressed
+   * to the writer's `mac`, and arrives with the Ethernet header of the receiver's OS side.
+   * Default false: the suite's frames go from one program MAC to another, unchanged.
+   */
+  readonly routedPair?: boolean;
+  /**
+   * What the OS side of a device opened with `addresses` answers there, from `device.mac`:
+   * ARP requests, and ICMP echo requests. Default both. A backend whose test kernel has no IP
+   * stack (darwin-feth's simulated one) gives `[]`: its real-Mac tests check this.
+   */
+  readonly answers?: readonly ('arp' | 'ping')[];
   /** Open/close cycles in the leak test. Default 200. */
   readonly cycles?: number;
   /** How long to wait for a frame. Default 5000 ms. */
@@ -84,9 +98,30 @@ const DST_IP = Uint8Array.of(198, 18, 0, 2);
 const BROADCAST_MAC = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
 const BROADCAST_IP = Uint8Array.of(255, 255, 255, 255);
 
-/** A suite frame: IPv4/UDP from one device to the other, `size` bytes long, tagged with `seq`. */
-export function conformanceFrame(from: TapDevice, to: TapDevice, seq: number, size = 60): Frame {
-  return suiteFrame(from.mac, to.mac, DST_IP, seq, size);
+/**
+ * The MAC the suite's program uses on a device's link: one of its own, as a program must
+ * (`device.mac` is the OS's station on every backend).
+ */
+const programMacs = new WeakMap<TapDevice, Uint8Array>();
+function programMac(device: TapDevice): Uint8Array {
+  let mac = programMacs.get(device);
+  if (mac === undefined) programMacs.set(device, (mac = randomMac()));
+  return mac;
+}
+
+/**
+ * A suite frame: IPv4/UDP from the program on `from`'s link to the program on `to`'s, `size`
+ * bytes long, tagged with `seq`. Over a routed pair (see {@link ConformanceTarget.routedPair})
+ * it is addressed to `from`'s OS side, which passes it on.
+ */
+export function conformanceFrame(
+  from: TapDevice,
+  to: TapDevice,
+  seq: number,
+  size = 60,
+  routed = false,
+): Frame {
+  return suiteFrame(programMac(from), routed ? from.mac : programMac(to), DST_IP, seq, size);
 }
 
 /**
@@ -95,7 +130,7 @@ export function conformanceFrame(from: TapDevice, to: TapDevice, seq: number, si
  * every backend whatever they are (darwin-utun's shim takes unicast only to its peer's MAC).
  */
 function broadcastFrame(from: TapDevice, seq: number, size = 60): Frame {
-  return suiteFrame(from.mac, BROADCAST_MAC, BROADCAST_IP, seq, size);
+  return suiteFrame(programMac(from), BROADCAST_MAC, BROADCAST_IP, seq, size);
 }
 
 function suiteFrame(
@@ -175,6 +210,10 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
   const timeout = target.receiveTimeoutMs ?? 5000;
   const testTimeout = target.testTimeoutMs ?? 60_000;
   const it = (name: string, body: () => Promise<void>) => api.it(name, body, testTimeout);
+  const routed = target.routedPair === true;
+  const frameFor = (from: TapDevice, to: TapDevice, seq: number, size?: number) =>
+    conformanceFrame(from, to, seq, size, routed);
+  const answers = target.answers ?? ['arp', 'ping'];
 
   async function withPair(body: (a: TapDevice, b: TapDevice) => Promise<void>): Promise<void> {
     const [a, b] = await target.openPair();
@@ -211,6 +250,54 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
       });
     });
 
+    if (answers.length > 0) {
+      it("is the OS's station on the link: it answers for its addresses from device.mac", async () => {
+        // A /30 of its own in 198.18.0.0/15 (RFC 2544 benchmarking space), so that devices of
+        // parallel runs on one kernel do not share a subnet.
+        const n = Math.floor(Math.random() * 2 ** 15);
+        const net = Uint8Array.of(198, 18 + (n >> 14), (n >> 6) & 0xff, (n & 0x3f) << 2);
+        const os = Uint8Array.of(net[0]!, net[1]!, net[2]!, net[3]! + 1);
+        const me = Uint8Array.of(net[0]!, net[1]!, net[2]!, net[3]! + 2);
+        const dev = await target.open({ addresses: [`${os.join('.')}/30`] });
+        try {
+          const mac = programMac(dev);
+          const signal = AbortSignal.timeout(timeout);
+          /** Reads until `match` accepts a frame from the OS side to the program's MAC. */
+          const answer = async (what: string, match: (d: ReturnType<typeof decodeFrame>) => boolean) => {
+            for (;;) {
+              const d = decodeFrame(await dev.read({ signal }));
+              if (d.eth === undefined || !match(d)) continue;
+              assert.equal(formatMac(d.eth.src), formatMac(dev.mac), `${what} comes from device.mac`);
+              assert.equal(formatMac(d.eth.dst), formatMac(mac), `${what} goes to the program's MAC`);
+              return d;
+            }
+          };
+          const request = buildArpRequestFrame({ srcMac: mac, srcIp: me, targetIp: os });
+          // A kernel may still be bringing the link up: ask again until the answer comes.
+          const asking = setInterval(() => dev.write(request), 250);
+          dev.write(request);
+          try {
+            const d = await answer('the ARP reply', (d) => d.arp?.op === ArpOp.Reply);
+            assert.ok(macEquals(d.arp!.senderMac, dev.mac), 'the reply says the address is at device.mac');
+            assert.deepEqual([...d.arp!.senderIp], [...os]);
+          } finally {
+            clearInterval(asking);
+          }
+          if (answers.includes('ping')) {
+            const echo = { src: me, dst: os, identifier: 0x7463, sequence: 1, data: Uint8Array.of(1, 2, 3) };
+            dev.write(buildIcmpEchoFrame({ srcMac: mac, dstMac: dev.mac, type: 'request', ...echo }));
+            const d = await answer(
+              'the echo reply',
+              (d) => d.icmpEcho?.type === 0 && d.icmpEcho.identifier === 0x7463,
+            );
+            assert.deepEqual([...d.ipv4!.src], [...os]);
+          }
+        } finally {
+          await dev.close();
+        }
+      });
+    }
+
     it('round-trips frames both ways, from the smallest to the largest the MTU allows', async () => {
       await withPair(async (a, b) => {
         const sizes = [60, 61, 512, 1000, a.mtu + 14];
@@ -220,12 +307,18 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           [b, a],
         ] as const) {
           for (const size of sizes) {
-            const sent = conformanceFrame(from, to, ++seq, Math.min(size, from.mtu + 14, to.mtu + 14));
+            const sent = frameFor(from, to, ++seq, Math.min(size, from.mtu + 14, to.mtu + 14));
             from.write(sent);
             const got = await receiveMarked(to, timeout);
             assert.ok(Buffer.isBuffer(got), 'a received frame is a Buffer');
             assert.equal(conformanceSeq(got), seq);
-            assert.deepEqual(Buffer.from(got), Buffer.from(sent));
+            if (routed) {
+              // Rebuilt by the receiver's OS side: from its MAC, to the program's (or broadcast).
+              assert.equal(formatMac(got.subarray(6, 12)), formatMac(to.mac));
+              assert.deepEqual(Buffer.from(got.subarray(12)), Buffer.from(sent.subarray(12)));
+            } else {
+              assert.deepEqual(Buffer.from(got), Buffer.from(sent));
+            }
           }
         }
       });
@@ -234,7 +327,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
     it('yields frames in order through async iteration', async () => {
       await withPair(async (a, b) => {
         const count = 64;
-        for (let i = 0; i < count; i++) a.write(conformanceFrame(a, b, i));
+        for (let i = 0; i < count; i++) a.write(frameFor(a, b, i));
         const seen: number[] = [];
         const timer = setTimeout(() => void b.close(), timeout);
         for await (const frame of b) {
@@ -253,7 +346,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
 
     it('delivers a batch write whole and reads it back in batches', async () => {
       await withPair(async (a, b) => {
-        const batch = Array.from({ length: 32 }, (_, i) => conformanceFrame(a, b, 1000 + i, 100 + i));
+        const batch = Array.from({ length: 32 }, (_, i) => frameFor(a, b, 1000 + i, 100 + i));
         await a.drain();
         a.writeBatch(batch);
         const seen = new Set<number>();
@@ -285,25 +378,25 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           };
           b.on('frame', listener);
         });
-        a.write(conformanceFrame(a, b, 77));
+        a.write(frameFor(a, b, 77));
         const frame = await Promise.race([
           got,
           new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no frame event')), timeout)),
         ]);
         assert.equal(conformanceSeq(frame), 77);
-        assert.equal(frame.toString('hex').slice(0, 12), Buffer.from(b.mac).toString('hex'), 'a Buffer');
+        assert.equal(frame.toString('hex', 12, 14), '0800', 'a Buffer');
       });
     });
 
     it('refuses oversize, runt and non-buffer frames with clear codes and keeps working', async () => {
       await withPair(async (a, b) => {
         const big = new Uint8Array(a.mtu + 15);
-        big.set(conformanceFrame(a, b, 1), 0);
+        big.set(frameFor(a, b, 1), 0);
         await expectCode(() => a.write(big), TapErrorCode.FRAME_TOO_LARGE);
         await expectCode(() => a.write(new Uint8Array(13)), TapErrorCode.FRAME_TOO_SHORT);
         await expectCode(() => a.write('frame' as unknown as Uint8Array), TapErrorCode.INVALID_ARGUMENT);
-        await expectCode(() => a.writeBatch([conformanceFrame(a, b, 2), big]), TapErrorCode.FRAME_TOO_LARGE);
-        const after = conformanceFrame(a, b, 3);
+        await expectCode(() => a.writeBatch([frameFor(a, b, 2), big]), TapErrorCode.FRAME_TOO_LARGE);
+        const after = frameFor(a, b, 3);
         a.write(after);
         const got = await receiveMarked(b, timeout);
         assert.equal(conformanceSeq(got), 3, 'the device still works and the refused batch sent nothing');
@@ -312,7 +405,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
 
     it('rejects writes after close with ERR_TAP_CLOSED; closing twice is a no-op', async () => {
       const [a, b] = await target.openPair();
-      const frame = conformanceFrame(a, b, 1);
+      const frame = frameFor(a, b, 1);
       await a.close();
       await b.close();
       assert.equal(a.closed, true);
@@ -346,7 +439,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
       await withPair(async (a, b) => {
         const before = a.stats();
         const sizes = [60, 100, 300];
-        for (let i = 0; i < sizes.length; i++) a.write(conformanceFrame(a, b, i, sizes[i]));
+        for (let i = 0; i < sizes.length; i++) a.write(frameFor(a, b, i, sizes[i]));
         for (let i = 0; i < sizes.length; i++) await receiveMarked(b, timeout);
         const sent = a.stats();
         assert.equal(sent.txFrames - before.txFrames, 3);
@@ -367,7 +460,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         // The signal's reason is the error's cause: a timeout can be told from a user's abort.
         const reason = new Error('user abort');
         await expectCause(() => b.read({ signal: AbortSignal.abort(reason) }), reason);
-        a.write(conformanceFrame(a, b, 9));
+        a.write(frameFor(a, b, 9));
         assert.equal(conformanceSeq(await receiveMarked(b, timeout)), 9, 'an aborted read consumes no frame');
       });
       await expectCode(() => target.open({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
@@ -418,7 +511,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           2,
           'the waiting read gets the first frame after the pipe',
         );
-        y1.write(conformanceFrame(y1, x1, 3));
+        y1.write(frameFor(y1, x1, 3));
         assert.equal(conformanceSeq(await receiveMarked(x1, timeout)), 3);
       });
     });
@@ -433,7 +526,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         const fromClosed = y2.pipeTo(y1);
         await y2.close();
         await fromClosed;
-        y1.write(conformanceFrame(y1, x1, 2));
+        y1.write(frameFor(y1, x1, 2));
         assert.equal(conformanceSeq(await receiveMarked(x1, timeout)), 2, 'the destination writes on');
       });
     });
