@@ -179,8 +179,12 @@ export function backendCandidates(
  *
  * @example
  * ```ts
- * await using dev = await openTap({ name: 'tap0', addresses: ['10.0.0.1/24'] });
- * for await (const frame of dev) console.log(frame.length);
+ * const dev = await openTap({ name: 'tap0', addresses: ['10.0.0.1/24'] });
+ * try {
+ *   for await (const frame of dev) console.log(frame.length);
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  */
 export function openTap(options?: TapOpenOptions, context?: SelectionContext): Promise<TapDevice>;

@@ -11,8 +11,12 @@
  * @example
  * ```ts
  * import { darwinFeth } from '@tapkit/darwin-feth';
- * await using dev = await darwinFeth.open({ networkId: 'my-vpn', addresses: ['10.7.0.1/24'] });
- * for await (const frame of dev) console.log(dev.name, frame.length);
+ * const dev = await darwinFeth.open({ networkId: 'my-vpn', addresses: ['10.7.0.1/24'] });
+ * try {
+ *   for await (const frame of dev) console.log(dev.name, frame.length);
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  * @packageDocumentation
  */

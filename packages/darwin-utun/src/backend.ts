@@ -76,8 +76,12 @@ export async function probeDarwinUtun(
  *
  * @example
  * ```ts
- * await using dev = await darwinUtun.open({ addresses: ['10.9.0.1/24'] });
- * // The OS is at 10.9.0.1 behind dev.mac; your program is any other 10.9.0.x, at a MAC of its own.
+ * const dev = await darwinUtun.open({ addresses: ['10.9.0.1/24'] });
+ * try {
+ *   // The OS is at 10.9.0.1 behind dev.mac; your program is any other 10.9.0.x, at a MAC of its own.
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  */
 export const darwinUtun: TapBackend<DarwinUtunOptions> = defineShimBackend<DarwinUtunOptions>({

@@ -7,8 +7,12 @@
  * @example
  * ```ts
  * import { darwinUtun } from '@tapkit/darwin-utun';
- * await using dev = await darwinUtun.open({ addresses: ['10.9.0.1/24'] });
- * for await (const frame of dev) console.log(frame.length);
+ * const dev = await darwinUtun.open({ addresses: ['10.9.0.1/24'] });
+ * try {
+ *   for await (const frame of dev) console.log(frame.length);
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  * @packageDocumentation
  */

@@ -10,10 +10,14 @@
  * @example
  * ```ts
  * const system = createSimulatedUtunSystem();
- * await using dev = await darwinUtun.open({ system, addresses: ['10.9.0.1/24'] });
- * const utun = system.interface(dev.name)!;
- * utun.onPacket = (packet) => { … };   // what the program sends to the "OS"
- * utun.send(ipPacket);                  // the "OS" sends to the program
+ * const dev = await darwinUtun.open({ system, addresses: ['10.9.0.1/24'] });
+ * try {
+ *   const utun = system.interface(dev.name)!;
+ *   utun.onPacket = (packet) => { … };   // what the program sends to the "OS"
+ *   utun.send(ipPacket);                  // the "OS" sends to the program
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  * @module
  */

@@ -77,7 +77,12 @@ function resolveId(addon: RawAddon, kind: 'user' | 'group', value: unknown): num
  * // as root, once (a setup script, a systemd unit):
  * await preparePersistentTap({ name: 'tap-app', owner: 'app', addresses: ['10.0.0.1/24'] });
  * // as user app:
- * await using dev = await linuxTap.open({ name: 'tap-app', attach: true });
+ * const dev = await linuxTap.open({ name: 'tap-app', attach: true });
+ * try {
+ *   // … read and write frames
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  */
 export async function preparePersistentTap(options: PersistentTapOptions): Promise<PersistentTapInfo> {

@@ -60,7 +60,12 @@ export async function loadBackend(name: string): Promise<TapBackend> {
  * @example
  * ```ts
  * import { openTap } from 'tapkit';
- * await using dev = await openTap({ addresses: ['10.0.0.1/24'] });
+ * const dev = await openTap({ addresses: ['10.0.0.1/24'] });
+ * try {
+ *   // … read and write frames
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  */
 export function openTap(options?: TapOpenOptions, context?: SelectionContext): Promise<TapDevice>;

@@ -7,8 +7,12 @@
  * @example
  * ```ts
  * import { openTap } from 'tapkit';
- * await using dev = await openTap({ addresses: ['10.0.0.1/24'] });
- * for await (const frame of dev) console.log(frame.length);
+ * const dev = await openTap({ addresses: ['10.0.0.1/24'] });
+ * try {
+ *   for await (const frame of dev) console.log(frame.length);
+ * } finally {
+ *   await dev.close(); // or `await using dev = …` where that runs (TypeScript, Node.js ≥ 24)
+ * }
  * ```
  *
  * @packageDocumentation
