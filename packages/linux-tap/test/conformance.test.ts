@@ -8,7 +8,7 @@
 import type { TapDevice, TapOpenOptions } from '@tapkit/core';
 import { conformanceSuite } from '@tapkit/core/testing';
 import { describe } from 'vitest';
-import { linuxTap } from '../src/index.js';
+import { linuxTap, linuxTun } from '../src/index.js';
 import { createNetns, itPrivileged, onCleanup, run, uniqueName, useCleanup } from './helpers.js';
 
 useCleanup();
@@ -17,7 +17,13 @@ async function open(options: TapOpenOptions = {}): Promise<TapDevice> {
   return linuxTap.open({ name: uniqueName(), ...options });
 }
 
-async function openPair(): Promise<readonly [TapDevice, TapDevice]> {
+/**
+ * Two devices of `open`'s kind joined by a wire: inside a fresh namespace, tc redirects every
+ * frame (or, on TUNs, packet) the kernel receives on one to the other's output.
+ */
+async function wiredPair(
+  open: (options: TapOpenOptions) => Promise<TapDevice>,
+): Promise<readonly [TapDevice, TapDevice]> {
   const ns = await createNetns();
   await ns.exec('sysctl', [
     '-qw',
@@ -50,7 +56,21 @@ conformanceSuite(
     name: 'linux-tap',
     backend: 'linux-tap',
     open,
-    openPair,
+    openPair: () => wiredPair(open),
     openModule: new URL('fixtures/open-device.mjs', import.meta.url).href,
+  },
+);
+
+// The same contract on a TUN device (linuxTun, layer 3): packets instead of frames.
+const openTun = (options: TapOpenOptions = {}) => linuxTun.open({ name: uniqueName(), ...options });
+conformanceSuite(
+  { describe, it: itPrivileged },
+  {
+    name: 'linux-tap TUN (linuxTun)',
+    backend: 'linux-tun',
+    open: openTun,
+    openPair: () => wiredPair(openTun),
+    // No link layer: nothing to resolve, and its addresses are the kernel's IP business.
+    answers: [],
   },
 );

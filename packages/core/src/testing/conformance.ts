@@ -155,12 +155,29 @@ function suiteFrame(
   });
 }
 
-/** The sequence number of a suite frame, or -1 for anything else (OS chatter on real links). */
+/**
+ * The sequence number of a suite frame (or, from a layer-3 device, packet), or -1 for anything
+ * else (OS chatter on real links).
+ */
 export function conformanceSeq(frame: Frame): number {
-  const at = HEADERS;
-  if (frame.length < at + MARKER.length + 4) return -1;
-  for (let i = 0; i < MARKER.length; i++) if (frame[at + i] !== MARKER[i]) return -1;
-  return new DataView(frame.buffer, frame.byteOffset + at + MARKER.length, 4).getUint32(0);
+  for (const at of [HEADERS, HEADERS - 14]) {
+    if (frame.length < at + MARKER.length + 4) continue;
+    let i = 0;
+    while (i < MARKER.length && frame[at + i] === MARKER[i]) i++;
+    if (i === MARKER.length)
+      return new DataView(frame.buffer, frame.byteOffset + at + MARKER.length, 4).getUint32(0);
+  }
+  return -1;
+}
+
+/** The link-layer header a device's frames carry: 14 (Ethernet), or 0 on a layer-3 device. */
+function linkHeader(device: TapDevice): number {
+  return device.capabilities.layer === 3 ? 0 : 14;
+}
+
+/** A suite frame as `device` takes it: the IP packet alone on a layer-3 device. */
+function forLayer(device: TapDevice, frame: Frame): Frame {
+  return linkHeader(device) === 0 ? Buffer.from(frame.subarray(14)) : frame;
 }
 
 /** Reads until a suite frame arrives (skipping OS chatter) or the timeout passes. */
@@ -212,7 +229,12 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
   const it = (name: string, body: () => Promise<void>) => api.it(name, body, testTimeout);
   const routed = target.routedPair === true;
   const frameFor = (from: TapDevice, to: TapDevice, seq: number, size?: number) =>
-    conformanceFrame(from, to, seq, size, routed);
+    forLayer(
+      from,
+      conformanceFrame(from, to, seq, size === undefined ? undefined : size + 14 - linkHeader(from), routed),
+    );
+  const broadcastFor = (from: TapDevice, seq: number, size?: number) =>
+    forLayer(from, broadcastFrame(from, seq, size === undefined ? undefined : size + 14 - linkHeader(from)));
   const answers = target.answers ?? ['arp', 'ping'];
 
   async function withPair(body: (a: TapDevice, b: TapDevice) => Promise<void>): Promise<void> {
@@ -239,12 +261,16 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         assert.equal(typeof a.name, 'string');
         assert.ok(a.name.length > 0);
         assert.equal(a.backend, target.backend);
-        assert.equal(a.mac.length, 6);
-        assert.ok(!isMulticastMac(a.mac), 'device MAC must be unicast');
         assert.ok(Number.isInteger(a.mtu) && a.mtu >= 68);
-        assert.equal(a.capabilities.layer, 2);
         assert.ok(a.mtu >= a.capabilities.minMtu && a.mtu <= a.capabilities.maxMtu);
         assert.equal(a.closed, false);
+        if (a.capabilities.layer === 3) {
+          assert.equal(a.mac.length, 0, 'a layer-3 device has no MAC');
+          return;
+        }
+        assert.equal(a.capabilities.layer, 2);
+        assert.equal(a.mac.length, 6);
+        assert.ok(!isMulticastMac(a.mac), 'device MAC must be unicast');
         a.mac[0] = 0xff; // the MAC is a copy: changing it does nothing
         assert.notEqual(a.mac[0], 0xff);
       });
@@ -300,14 +326,15 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
 
     it('round-trips frames both ways, from the smallest to the largest the MTU allows', async () => {
       await withPair(async (a, b) => {
-        const sizes = [60, 61, 512, 1000, a.mtu + 14];
+        const sizes = [60, 61, 512, 1000, a.mtu + 14].map((size) => size - 14 + linkHeader(a));
         let seq = 0;
         for (const [from, to] of [
           [a, b],
           [b, a],
         ] as const) {
           for (const size of sizes) {
-            const sent = frameFor(from, to, ++seq, Math.min(size, from.mtu + 14, to.mtu + 14));
+            const largest = Math.min(from.mtu, to.mtu) + linkHeader(from);
+            const sent = frameFor(from, to, ++seq, Math.min(size, largest));
             from.write(sent);
             const got = await receiveMarked(to, timeout);
             assert.ok(Buffer.isBuffer(got), 'a received frame is a Buffer');
@@ -384,16 +411,19 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no frame event')), timeout)),
         ]);
         assert.equal(conformanceSeq(frame), 77);
-        assert.equal(frame.toString('hex', 12, 14), '0800', 'a Buffer');
+        const ipAt = linkHeader(b);
+        assert.equal(frame.toString('hex', ipAt, ipAt + 1)[0], '4', 'a Buffer, holding an IPv4 packet');
       });
     });
 
     it('refuses oversize, runt and non-buffer frames with clear codes and keeps working', async () => {
       await withPair(async (a, b) => {
-        const big = new Uint8Array(a.mtu + 15);
+        const big = new Uint8Array(a.mtu + linkHeader(a) + 1);
         big.set(frameFor(a, b, 1), 0);
         await expectCode(() => a.write(big), TapErrorCode.FRAME_TOO_LARGE);
-        await expectCode(() => a.write(new Uint8Array(13)), TapErrorCode.FRAME_TOO_SHORT);
+        // Shorter than an Ethernet header; on a layer-3 device, than an IPv4 header.
+        const runt = new Uint8Array(linkHeader(a) === 0 ? 19 : 13);
+        await expectCode(() => a.write(runt), TapErrorCode.FRAME_TOO_SHORT);
         await expectCode(() => a.write('frame' as unknown as Uint8Array), TapErrorCode.INVALID_ARGUMENT);
         await expectCode(() => a.writeBatch([frameFor(a, b, 2), big]), TapErrorCode.FRAME_TOO_LARGE);
         const after = frameFor(a, b, 3);
@@ -472,7 +502,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
       await withTwoPairs(async (x1, y1, x2, y2) => {
         const [rxBefore, txBefore] = [y1.stats(), x2.stats()];
         const piping = y1.pipeTo(x2);
-        const sent = Array.from({ length: 17 }, (_, i) => broadcastFrame(x1, i + 1, 60 + 8 * i));
+        const sent = Array.from({ length: 17 }, (_, i) => broadcastFor(x1, i + 1, 60 + 8 * i));
         x1.write(sent[0]!);
         x1.writeBatch(sent.slice(1));
         const got: Frame[] = [];
@@ -480,7 +510,8 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         assert.deepEqual(got.map(conformanceSeq), sent.map(conformanceSeq));
         for (let i = 0; i < sent.length; i++) {
           // From the IPv4 header on: a backend may rewrite the MACs (darwin-utun's shim does).
-          assert.deepEqual(Buffer.from(got[i]!.subarray(14)), Buffer.from(sent[i]!.subarray(14)));
+          const [gotIp, sentIp] = [got[i]!.subarray(linkHeader(y2)), sent[i]!.subarray(linkHeader(x1))];
+          assert.deepEqual(Buffer.from(gotIp), Buffer.from(sentIp));
         }
         const bytes = sent.reduce((sum, frame) => sum + frame.length, 0);
         const [rx, tx] = [y1.stats(), x2.stats()];
@@ -499,13 +530,13 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         const controller = new AbortController();
         const piping = y1.pipeTo(x2, { signal: controller.signal });
         const reading = receiveMarked(y1, 3 * timeout); // waits while the pipe runs
-        x1.write(broadcastFrame(x1, 1));
+        x1.write(broadcastFor(x1, 1));
         assert.equal(conformanceSeq(await receiveMarked(y2, timeout)), 1);
         const reason = new Error('stop piping');
         controller.abort(reason);
         await expectCause(() => piping, reason);
         assert.deepEqual(pipeListeners(x2), listenersBefore);
-        x1.write(broadcastFrame(x1, 2));
+        x1.write(broadcastFor(x1, 2));
         assert.equal(
           conformanceSeq(await reading),
           2,
@@ -521,7 +552,7 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         const toClosed = y1.pipeTo(x2);
         await x2.close();
         await toClosed;
-        x1.write(broadcastFrame(x1, 1));
+        x1.write(broadcastFor(x1, 1));
         assert.equal(conformanceSeq(await receiveMarked(y1, timeout)), 1, 'the source reads again');
         const fromClosed = y2.pipeTo(y1);
         await y2.close();
@@ -551,9 +582,9 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
       await withTwoPairs(async (x1, y1, x2, y2) => {
         const there = y1.pipeTo(x2);
         const back = x2.pipeTo(y1);
-        x1.write(broadcastFrame(x1, 1));
+        x1.write(broadcastFor(x1, 1));
         assert.equal(conformanceSeq(await receiveMarked(y2, timeout)), 1, 'one way');
-        y2.write(broadcastFrame(y2, 2));
+        y2.write(broadcastFor(y2, 2));
         assert.equal(conformanceSeq(await receiveMarked(x1, timeout)), 2, 'the other way');
         await y1.close();
         await Promise.all([there, back]);
