@@ -66,11 +66,14 @@ bool PipeThread::Flush(PipeDirection* d) {
   }
 }
 
-// Copies frames until `in` says EAGAIN or a frame is held back (backpressure: reading this
-// direction waits until `out` is writable; no frame is dropped by the pipe). False when `in`
-// failed or ended (a socket's EOF): Run() then tells the source's handle.
+// Copies frames until `in` says EAGAIN, a frame is held back (backpressure: reading this
+// direction waits until `out` is writable; no frame is dropped by the pipe), or a burst is
+// done. The burst bound sends the thread back to epoll_wait under a flood that never lets `in`
+// run dry, so that it sees a stop request (close(), a worker's exit) and serves the other
+// direction; level-triggered epoll brings it straight back. False when `in` failed or ended (a
+// socket's EOF): Run() then tells the source's handle.
 bool PipeThread::Pump(PipeDirection* d) {
-  while (d->held == 0) {
+  for (int burst = 0; d->held == 0 && burst < kPumpBurst; burst++) {
     ssize_t n = read(d->in, d->buffer.get(), d->bufferBytes);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -41,6 +41,9 @@ struct PipeDirection {
 // by their handles, which destroy the thread (stopping and joining it) before closing them.
 class PipeThread {
  public:
+  // Frames one direction copies before the thread looks at epoll again (see Pump).
+  static constexpr int kPumpBurst = 64;
+
   // Starts the thread; throws std::system_error when no thread or eventfd can be had.
   explicit PipeThread(std::vector<PipeDirection*> directions);
   ~PipeThread();
