@@ -11,7 +11,6 @@ import { TapErrorCode, buildUdpFrame, isTapError, type TapDevice } from '@tapkit
 import { describe, expect } from 'vitest';
 import { linuxTap } from '../src/index.js';
 import {
-  FIXTURES,
   createNetns,
   fdCount,
   interfaces,
