@@ -311,6 +311,8 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   // ---- Reading ----
 
   read(options?: ReadOptions): Promise<ReceivedFrame> {
+    // A frame already queued costs one promise: the per-frame loops of the README run here.
+    if (this.#queued > 0 && !options?.signal?.aborted) return Promise.resolve(this.#dequeueOne());
     return this.#take(1, options, 'read()').then((frames) => frames[0]!);
   }
 
@@ -360,7 +362,20 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   #dequeue(max: number): ReceivedFrame[] {
     const take = Math.min(max, this.#queued);
     const out = this.#queue.slice(this.#head, this.#head + take);
-    this.#head += take;
+    this.#advance(take);
+    return out;
+  }
+
+  /** {@link #dequeue} of one frame, without the array. */
+  #dequeueOne(): ReceivedFrame {
+    const frame = this.#queue[this.#head]!;
+    this.#queue[this.#head] = undefined!; // let it go: the queue array may live on a while
+    this.#advance(1);
+    return frame;
+  }
+
+  #advance(taken: number): void {
+    this.#head += taken;
     if (this.#head === this.#queue.length) {
       this.#queue = [];
       this.#head = 0;
@@ -370,7 +385,6 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
     // Resume the port once half the bound is free, not at the first free slot (hysteresis).
     if (this.#queued <= this.#capacity >> 1) this.#resume('queue');
-    return out;
   }
 
   #flushToListeners(): void {
@@ -380,7 +394,9 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   frames(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame> {
-    return this.#iterator((o) => this.read(o), options);
+    // While frames are queued, one promise and one result object a frame.
+    const queued = () => (this.#queued > 0 && !options?.signal?.aborted ? this.#dequeueOne() : undefined);
+    return this.#iterator((o) => this.read(o), options, queued);
   }
 
   batches(options?: ReadOptions): AsyncIterableIterator<ReceivedFrame[]> {
@@ -391,16 +407,22 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     return this.frames();
   }
 
-  /** An iterator over `next`: ends when the device is closed by the user, throws otherwise. */
+  /**
+   * An iterator over `next`: ends when the device is closed by the user, throws otherwise.
+   * `ready`, when given, hands out a value at once when there is one (undefined otherwise).
+   */
   #iterator<T>(
     next: (options: ReadOptions | undefined) => Promise<T>,
     options: ReadOptions | undefined,
+    ready?: () => T | undefined,
   ): AsyncIterableIterator<T> {
     let finished = false;
     const done = { value: undefined, done: true } as IteratorReturnResult<undefined>;
     const iterator: AsyncIterableIterator<T> = {
       next: () => {
         if (finished) return Promise.resolve(done);
+        const value = ready?.();
+        if (value !== undefined) return Promise.resolve({ value, done: false });
         return next(options).then(
           (value) => ({ value, done: false }),
           (error: unknown) => {
