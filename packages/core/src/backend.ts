@@ -43,7 +43,12 @@ export function definePortBackend<O extends TapOpenOptions>(spec: PortBackendSpe
     probe: () => spec.probe(),
     async open(options?: O): Promise<TapDevice> {
       const resolved = resolveOpenOptions(options, spec.limits);
-      checkOptionNames(options, spec.name, (spec.options ?? []) as readonly string[]);
+      checkOptionNames(
+        options,
+        [...COMMON_OPTIONS, ...((spec.options ?? []) as readonly string[])],
+        `the ${spec.name} backend`,
+        spec.name,
+      );
       const signal = resolved.signal;
       if (signal?.aborted) throw abortError('open', signal);
       const port = await spec.openPort(resolved, options ?? ({} as O));
@@ -70,17 +75,22 @@ const COMMON_OPTIONS: readonly (keyof TapOpenOptions)[] = [
 ];
 
 /**
- * Refuses an option set (not undefined) that is neither common nor one of the backend's own: a
- * typo, or another backend's option (`offload` on the mock) that would otherwise be ignored.
+ * Refuses an option set (not undefined) that is not one of `known`: a typo, or another
+ * backend's option (`offload` on the mock) that would otherwise be ignored. `owner` names what
+ * takes the options in the message (`the mock backend`, `openTapFd()`).
  */
-function checkOptionNames(options: object | undefined, backend: string, own: readonly string[]): void {
+export function checkOptionNames(
+  options: object | undefined,
+  known: readonly string[],
+  owner: string,
+  backend: string,
+): void {
   if (options === undefined) return;
-  const known = new Set<string>([...COMMON_OPTIONS, ...own]);
   for (const [key, value] of Object.entries(options)) {
-    if (value === undefined || known.has(key)) continue;
+    if (value === undefined || known.includes(key)) continue;
     throw new TapError(
       TapErrorCode.UNSUPPORTED_OPTION,
-      `the ${backend} backend does not support the option ${JSON.stringify(key)}; it takes ${[...known].join(', ')}`,
+      `${owner} does not support the option ${JSON.stringify(key)}; it takes ${known.join(', ')}`,
       { backend },
     );
   }

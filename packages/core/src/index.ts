@@ -25,6 +25,7 @@ export {
 export {
   openTap,
   definePortBackend,
+  checkOptionNames,
   loadBackend,
   backendCandidates,
   unavailable,

@@ -9,6 +9,7 @@
 #include "netconf.h"
 #include "persist.h"
 #include "tap_handle.h"
+#include "tun.h"
 
 namespace tapkit {
 namespace {
@@ -41,6 +42,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMac", Napi::Function::New(env, SetMac, "setMac"));
   exports.Set("setUp", Napi::Function::New(env, SetUp, "setUp"));
   exports.Set("addAddress", Napi::Function::New(env, AddAddress, "addAddress"));
+  exports.Set("openTapFd", Napi::Function::New(env, OpenTapFd, "openTapFd"));
   exports.Set("seqpacketPair", Napi::Function::New(env, SeqpacketPair, "seqpacketPair"));
   return exports;
 }

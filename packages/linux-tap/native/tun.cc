@@ -35,4 +35,19 @@ TunFd OpenTun(Napi::Env env, const std::string& path, const std::string& name, i
   return result;
 }
 
+Napi::Value OpenTapFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "name must be a string");
+  std::string path = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "/dev/net/tun";
+  TunFd tun = OpenTun(env, path, info[0].As<Napi::String>().Utf8Value(), IFF_TAP | IFF_NO_PI | IFF_TUN_EXCL);
+  FdGuard fd(tun.fd);
+  // Blocking, as a file a program is handed normally is; tapkit's own reader sets O_NONBLOCK.
+  int flags = fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) throw ErrnoError(env, errno, "fcntl", tun.name);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("name", tun.name);
+  result.Set("fd", fd.release());
+  return result;
+}
+
 }  // namespace tapkit

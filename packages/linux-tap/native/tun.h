@@ -35,4 +35,9 @@ struct TunFd {
 // ErrnoError (syscall `open` or `ioctl` with the request name) on failure.
 TunFd OpenTun(Napi::Env env, const std::string& path, const std::string& name, int flags);
 
+// openTapFd(name, path?) → { fd, name }: creates the tap `name` (IFF_TAP | IFF_NO_PI, never
+// attaching to an existing device; `%d` is filled in) and returns its fd, blocking and
+// close-on-exec, to be handed to another process (stdio, SCM_RIGHTS), which owns it.
+Napi::Value OpenTapFd(const Napi::CallbackInfo& info);
+
 }  // namespace tapkit

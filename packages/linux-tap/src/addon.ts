@@ -136,6 +136,11 @@ export interface RawAddon {
   setUp(name: string, up: boolean): void;
   /** IPv4 addresses after the first need their own `label` (`name:1`). */
   addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number, label?: string): void;
+  /**
+   * Creates the tap `name` (never attaching to an existing one; `%d` filled in) and returns its
+   * fd, blocking and close-on-exec, owned by the caller.
+   */
+  openTapFd(name: string, path?: string): { fd: number; name: string };
   /** Two connected non-blocking SOCK_SEQPACKET fds (for tests: a frame-preserving fd pair). */
   seqpacketPair(): [number, number];
 }
@@ -152,6 +157,7 @@ const FUNCTIONS = [
   'setMac',
   'setUp',
   'addAddress',
+  'openTapFd',
   'seqpacketPair',
 ] as const;
 

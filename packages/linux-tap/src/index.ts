@@ -114,5 +114,6 @@ export {
   vnetPayload,
   type VnetHeader,
 } from './vnet.js';
+export { openTapFd, type TapFd, type TapFdOptions } from './fd.js';
 export { probeLinuxTap } from './probe.js';
 export { PERMISSION_HINT } from './errors.js';

@@ -276,54 +276,13 @@ class LinuxQueues {
     return handle;
   }
 
-  /** Sets the MTU, MAC, addresses and up flag given, by ioctl. */
-  configure(options: {
-    mtu?: number | undefined;
-    mac?: Uint8Array | undefined;
-    addresses: readonly InterfaceAddress[];
-    up?: boolean | undefined;
-  }): void {
+  /** Sets the MTU, MAC, addresses and up flag given, by ioctl; on failure the port is discarded. */
+  configure(settings: LinkSettings): void {
     const name = this.#name;
-    const addon = this.#addon;
-    const step = (what: string, action: () => void): void => {
-      try {
-        action();
-      } catch (error) {
-        this.#discard();
-        throw this.#attached ? attachError(error, name, what) : openError(error, `${what} on ${name}`);
-      }
-    };
-    const mtu = options.mtu;
-    if (mtu !== undefined) step(`set MTU ${mtu}`, () => addon.setMtu(name, mtu));
-    const mac = options.mac;
-    if (mac) step('set MAC', () => addon.setMac(name, mac));
-    let ipv4 = 0;
-    for (const address of options.addresses) {
-      if (address.family === 4) {
-        // SIOCSIFADDR replaces the address of a label: each IPv4 address after the first gets
-        // an alias label of its own.
-        const label = ipv4 === 0 ? name : `${name}:${ipv4}`;
-        if (label.length > 15) {
-          this.#discard();
-          throw new TapError(
-            TapErrorCode.INVALID_OPTION,
-            `cannot add ${address.cidr} to ${name}: a second IPv4 address needs the label ${label}, longer than ` +
-              '15 characters; use a shorter interface name',
-            { backend: BACKEND },
-          );
-        }
-        step(`add address ${address.cidr}`, () =>
-          addon.addAddress(name, 4, address.address, address.prefixLength, label),
-        );
-        ipv4++;
-      } else {
-        step(`add address ${address.cidr}`, () =>
-          addon.addAddress(name, 6, address.address, address.prefixLength),
-        );
-      }
-    }
-    const up = options.up;
-    if (up !== undefined) step(up ? 'bring up' : 'bring down', () => addon.setUp(name, up));
+    configureInterface(this.#addon, name, settings, (error, what) => {
+      this.#discard();
+      return this.#attached ? attachError(error, name, what) : openError(error, `${what} on ${name}`);
+    });
   }
 
   #failed(error: RawSystemError): void {
@@ -602,6 +561,58 @@ class LinuxTapPort extends LinuxQueues implements TapPort {
     }
     return groups;
   }
+}
+
+/** Settings of an interface to change: those given, in this order. */
+export interface LinkSettings {
+  mtu?: number | undefined;
+  mac?: Uint8Array | undefined;
+  addresses: readonly InterfaceAddress[];
+  up?: boolean | undefined;
+}
+
+/**
+ * Sets the MTU, MAC, addresses and up flag given on the interface `name`, by ioctl. A step that
+ * fails throws what `failed` makes of its error and of what the step was doing.
+ */
+export function configureInterface(
+  addon: RawAddon,
+  name: string,
+  settings: LinkSettings,
+  failed: (error: unknown, what: string) => TapError,
+): void {
+  const step = (what: string, action: () => void): void => {
+    try {
+      action();
+    } catch (error) {
+      throw failed(error, what);
+    }
+  };
+  const mtu = settings.mtu;
+  if (mtu !== undefined) step(`set MTU ${mtu}`, () => addon.setMtu(name, mtu));
+  const mac = settings.mac;
+  if (mac) step('set MAC', () => addon.setMac(name, mac));
+  let ipv4 = 0;
+  for (const address of settings.addresses) {
+    step(`add address ${address.cidr}`, () => {
+      if (address.family === 6) return addon.addAddress(name, 6, address.address, address.prefixLength);
+      // SIOCSIFADDR replaces the address of a label: each IPv4 address after the first gets an
+      // alias label of its own.
+      const label = ipv4 === 0 ? name : `${name}:${ipv4}`;
+      if (label.length > 15) {
+        throw new TapError(
+          TapErrorCode.INVALID_OPTION,
+          `cannot add ${address.cidr} to ${name}: a second IPv4 address needs the label ${label}, longer than ` +
+            '15 characters; use a shorter interface name',
+          { backend: BACKEND },
+        );
+      }
+      addon.addAddress(name, 4, address.address, address.prefixLength, label);
+      ipv4++;
+    });
+  }
+  const up = settings.up;
+  if (up !== undefined) step(up ? 'bring up' : 'bring down', () => addon.setUp(name, up));
 }
 
 /**

@@ -3,7 +3,7 @@
  * namespaces, and leaks. Needs root and /dev/net/tun (see itPrivileged).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import {
   ArpOp,
@@ -23,7 +23,14 @@ import {
   type TapStats,
 } from '@tapkit/core';
 import { beforeAll, describe, expect } from 'vitest';
-import { linuxTap, linuxTun, openLinuxPort, openLinuxTunPort, type LinuxTunPort } from '../src/index.js';
+import {
+  linuxTap,
+  linuxTun,
+  openLinuxPort,
+  openLinuxTunPort,
+  openTapFd,
+  type LinuxTunPort,
+} from '../src/index.js';
 import {
   FIXTURES,
   PACKAGE_ROOT,
@@ -187,6 +194,83 @@ describe('linux-tap: devices', () => {
       code,
     ]);
     expect(JSON.parse(out)).toEqual({ name, mtu: 1400, backend: 'linux-tap', wrote: true, gone: true });
+  });
+
+  itPrivileged(
+    'openTapFd(): a configured device whose fd a process without privileges adopts, reads and owns',
+    async () => {
+      const ns = await createNetns();
+      const name = uniqueName('tx');
+      const tap = await openTapFd({ name, mtu: 1400, up: false });
+      let handedOver = false;
+      onCleanup(() => {
+        if (!handedOver) closeSync(tap.fd);
+      });
+      expect({ name: tap.name, mtu: tap.mtu }).toEqual({ name, mtu: 1400 });
+      expect([sys(name, 'mtu'), sys(name, 'address')]).toEqual(['1400', formatMac(tap.mac)]);
+      await moveInto(ns, name, '10.204.0.1/24');
+      // The adopter has no capabilities at all: it could not open a device itself. It reads until
+      // the kernel asks (ARP) for 10.204.0.2, then closes: the last copy of the fd.
+      const code = [
+        "import { readFileSync } from 'node:fs';",
+        "import { linuxTap } from '@tapkit/linux-tap';",
+        "const capEff = /CapEff:\\s*(\\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1];",
+        'const dev = await linuxTap.open({ fd: 3 });',
+        'let arpFor;',
+        'for await (const f of dev.frames({ signal: AbortSignal.timeout(30_000) })) {',
+        "  if (f.readUInt16BE(12) === 0x0806) { arpFor = [...f.subarray(38, 42)].join('.'); break; }",
+        '}',
+        'const { name, mtu } = dev;',
+        'await dev.close();',
+        'console.log(JSON.stringify({ name, mtu, arpFor, capEff }));',
+      ].join('\n');
+      const adopter = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns.name,
+          'setpriv',
+          '--inh-caps=-all',
+          '--bounding-set=-all',
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          code,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit', tap.fd] },
+      );
+      onCleanup(() => stopChild(adopter));
+      closeSync(tap.fd); // the adopter holds its own copy now
+      handedOver = true;
+      let out = '';
+      adopter.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => adopter.once('exit', resolve));
+      while (adopter.exitCode === null)
+        await ns.exec('ping', ['-c', '1', '-W', '1', '10.204.0.2']).catch(() => {});
+      expect(await exited).toBe(0);
+      expect(JSON.parse(out)).toEqual({ name, mtu: 1400, arpFor: '10.204.0.2', capEff: '0000000000000000' });
+      await expect(ns.ip('link', 'show', 'dev', name)).rejects.toThrow(); // gone with the last fd
+    },
+  );
+
+  itPrivileged('openTapFd() refuses bad options with a code and leaves no interface behind', async () => {
+    const before = interfaces();
+    await expectTapError(() => openTapFd({ queues: 2 } as never), TapErrorCode.UNSUPPORTED_OPTION);
+    await expectTapError(() => openTapFd({ mtu: 67 }), TapErrorCode.MTU_UNSUPPORTED);
+    await expectTapError(() => openTapFd({ name: 'no spaces' }), TapErrorCode.INVALID_OPTION);
+    await expectTapError(() => openTapFd({ signal: AbortSignal.abort() }), TapErrorCode.ABORTED);
+    // Created, then refused while configuring (a second IPv4 address needs a label longer than
+    // 15 characters): the fd is closed, so the interface is gone.
+    const long = uniqueName('tl').padEnd(15, 'x');
+    await expectTapError(
+      () => openTapFd({ name: long, addresses: ['10.205.0.1/24', '10.205.1.1/24'] }),
+      TapErrorCode.INVALID_OPTION,
+    );
+    const taken = await open({ up: false });
+    await expectTapError(() => openTapFd({ name: taken.name }), TapErrorCode.NAME_IN_USE);
+    await taken.close();
+    expect(interfaces()).toEqual(before);
   });
 
   itPrivileged('refuses to adopt what is not a plain tap fd', async () => {
