@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TapError } from '@tapkit/core';
+import type { LinkState, TapError } from '@tapkit/core';
 
 /** Where a packet port delivers what happens on its side. The shim implements it. */
 export interface PacketSink {
@@ -25,6 +25,8 @@ export interface PacketSink {
   gone(error: TapError): void;
   /** A non-fatal asynchronous error (e.g. a queued write the OS refused). */
   error(error: TapError): void;
+  /** The interface changed: see core's `PortSink.link`. */
+  link(state: Partial<LinkState>): void;
 }
 
 /** A layer-3 device: the OS object under a shim. */

@@ -231,6 +231,7 @@ export class L2Shim implements TapPort {
       notSent: (reason, packets, bytes) => sink.notSent(reason, packets, bytes + 14 * packets),
       gone: (error) => sink.gone(error),
       error: (error) => sink.error(error),
+      link: (state) => sink.link(state),
     };
     this.#lower.start(lowerSink);
   }

@@ -239,3 +239,39 @@ export function ioError(error: unknown, name: string): TapError {
 export function closedError(name: string): TapError {
   return new TapError(TapErrorCode.CLOSED, `${name} is closed`, { backend: BACKEND });
 }
+
+/** An error from changing an open device's interface (`setMtu`, `addAddress`…): `what` says which. */
+export function changeError(error: unknown, what: string): TapError {
+  if (isTapError(error)) return error;
+  const sys = systemErrorFields(error);
+  const details = systemErrorDetails(error, BACKEND);
+  switch (sys.code) {
+    case 'EPERM':
+    case 'EACCES':
+      return new TapError(
+        TapErrorCode.PERMISSION_DENIED,
+        `${what}: permission denied. Changing an interface needs CAP_NET_ADMIN (run as root, or grant the capability)`,
+        details,
+      );
+    case 'EEXIST':
+      return new TapError(
+        TapErrorCode.INVALID_ARGUMENT,
+        `${what}: the interface has that address already`,
+        details,
+      );
+    case 'EADDRNOTAVAIL':
+      return new TapError(
+        TapErrorCode.INVALID_ARGUMENT,
+        `${what}: the interface has no such address`,
+        details,
+      );
+    case 'ENODEV':
+      return new TapError(
+        TapErrorCode.DEVICE_GONE,
+        `${what}: the interface is not in this network namespace any more (deleted or moved)`,
+        details,
+      );
+    default:
+      return fromSystemError(error, what, { backend: BACKEND });
+  }
+}

@@ -9,6 +9,7 @@ import { TapError, TapErrorCode, checkInterfaceName, formatMac, resolveOpenOptio
 import { loadAddon, type RawAddon, type RawSystemError } from './addon.js';
 import { BACKEND, openError } from './errors.js';
 import { IFF_PERSIST, TAP_LIMITS, markInterface } from './port.js';
+import { getLink, newAddressMessage, request, setLinkMessage } from './rtnetlink.js';
 
 /** Options of {@link preparePersistentTap}. */
 export interface PersistentTapOptions {
@@ -114,23 +115,18 @@ export async function preparePersistentTap(options: PersistentTapOptions): Promi
     throw openError(error, `prepare persistent tap ${name}`);
   }
   try {
-    addon.setMtu(name, resolved.mtu);
-    if (mac !== undefined) addon.setMac(name, resolved.mac);
-    let ipv4 = 0;
+    const { index } = getLink(addon, name);
+    request(
+      addon,
+      setLinkMessage(index, { mtu: resolved.mtu, mac: mac === undefined ? undefined : resolved.mac }),
+      name,
+    );
     for (const address of resolved.addresses) {
-      if (address.family === 6) addon.addAddress(name, 6, address.address, address.prefixLength);
-      else
-        addon.addAddress(
-          name,
-          4,
-          address.address,
-          address.prefixLength,
-          ipv4++ ? `${name}:${ipv4 - 1}` : name,
-        );
+      request(addon, newAddressMessage(index, address, { nodad: true }), name);
     }
-    if (resolved.up) addon.setUp(name, true);
+    if (resolved.up) request(addon, setLinkMessage(index, { up: true }), name);
     markInterface(name, { backend: BACKEND, persistent: true });
-    const link = addon.getLink(name);
+    const link = getLink(addon, index);
     return { name, mtu: link.mtu, mac: formatMac(link.mac), owner, group };
   } catch (error) {
     // Undo: a device that is not persistent any more goes with the fd setPersistent closes.
@@ -159,7 +155,7 @@ export async function removePersistentTap(
   const addon = loadAddon(options.env ?? process.env);
   const what = `remove persistent tap ${name}`;
   try {
-    addon.getLink(name);
+    getLink(addon, name);
   } catch (error) {
     if ((error as Partial<RawSystemError>).code === 'ENODEV') return false;
     throw openError(error, what);

@@ -539,6 +539,7 @@ describe('linux-tap: traffic through network namespaces', () => {
       notSent() {},
       gone() {},
       error() {},
+      link() {},
     });
     await run('ip', ['link', 'set', 'dev', port.name, 'netns', ns.name]);
     await ns.ip('addr', 'add', '10.200.6.1', 'peer', '10.200.6.2', 'dev', port.name);
