@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -58,9 +59,15 @@ Napi::Value RtnetlinkRequest(const Napi::CallbackInfo& info) {
       if (errno == EINTR) continue;
       throw ErrnoError(env, errno, "recv", subject, request.c_str());
     }
-    int left = static_cast<int>(n);
-    for (auto* header = reinterpret_cast<struct nlmsghdr*>(buffer.data()); NLMSG_OK(header, left);
-         header = NLMSG_NEXT(header, left)) {
+    // Walked by hand, every length checked (NLMSG_OK mixes signed and unsigned).
+    size_t left = static_cast<size_t>(n);
+    for (const uint8_t* at = buffer.data(); left >= sizeof(struct nlmsghdr);) {
+      const auto* header = reinterpret_cast<const struct nlmsghdr*>(at);
+      size_t length = header->nlmsg_len;
+      if (length < sizeof(struct nlmsghdr) || length > left) break;
+      size_t step = std::min<size_t>(NLMSG_ALIGN(length), left);
+      at += step;
+      left -= step;
       if (header->nlmsg_type == NLMSG_DONE) {
         return Napi::Buffer<uint8_t>::Copy(env, answer.data(), answer.size());
       }
@@ -68,7 +75,7 @@ Napi::Value RtnetlinkRequest(const Napi::CallbackInfo& info) {
         if (header->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
           throw ErrnoError(env, EPROTO, "rtnetlink", subject, request.c_str());
         }
-        int error = static_cast<struct nlmsgerr*>(NLMSG_DATA(header))->error;
+        int error = static_cast<const struct nlmsgerr*>(NLMSG_DATA(header))->error;
         if (error != 0) throw ErrnoError(env, -error, "rtnetlink", subject, request.c_str());
         return Napi::Buffer<uint8_t>::Copy(env, answer.data(), answer.size());  // the ack
       }
