@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { LinkState, TapError } from '@tapkit/core';
+import type { InterfaceAddress, LinkState, TapError } from '@tapkit/core';
 
 /** Where a packet port delivers what happens on its side. The shim implements it. */
 export interface PacketSink {
@@ -57,6 +57,14 @@ export interface PacketPort {
   resume?(): void;
   ref?(): void;
   unref?(): void;
+  /**
+   * Change the interface, as core's `TapPort` setters (the shim passes them through). Each is
+   * optional: without it the device rejects with `ERR_TAP_UNSUPPORTED_OPERATION`.
+   */
+  setMtu?(mtu: number): Promise<void> | void;
+  setUp?(up: boolean): Promise<void> | void;
+  addAddress?(address: InterfaceAddress, options: { readonly dad: boolean }): Promise<void> | void;
+  removeAddress?(address: InterfaceAddress): Promise<void> | void;
   /** Releases the device. Called once; must not throw for an already-gone device. */
   close(): Promise<void> | void;
 }

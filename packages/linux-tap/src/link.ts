@@ -6,7 +6,7 @@
  */
 import type { InterfaceAddress, LinkState } from '@tapkit/core';
 import type { RawAddon, RawLinkWatcher } from './addon.js';
-import { changeError } from './errors.js';
+import { MTU_REQUEST, changeError } from './errors.js';
 import {
   decodeMessages,
   deleteAddressMessage,
@@ -92,7 +92,12 @@ export class InterfaceLink {
 
   /** Sets what `settings` gives, in one request. Throws the addon's system error. */
   setLink(settings: LinkSettings): void {
-    request(this.#addon, setLinkMessage(this.index, settings), this.#name);
+    // An MTU alone is labelled as such: its EINVAL means the kernel refused that MTU.
+    const label =
+      settings.mtu !== undefined && settings.mac === undefined && settings.up === undefined
+        ? MTU_REQUEST
+        : undefined;
+    request(this.#addon, setLinkMessage(this.index, settings), this.#name, label);
     if (settings.mtu !== undefined) this.#mtu = settings.mtu;
     if (settings.up !== undefined) this.#up = settings.up;
     this.#changed();

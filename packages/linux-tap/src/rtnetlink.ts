@@ -336,10 +336,13 @@ const REQUEST_NAMES: Readonly<Record<number, string>> = {
   [RTM_GETADDR]: 'RTM_GETADDR',
 };
 
-/** Sends `bytes`; returns the kernel's answer, decoded. Throws the addon's system error. */
-export function request(addon: RawAddon, bytes: Uint8Array, subject: string): RouteMessage[] {
+/**
+ * Sends `bytes`; returns the kernel's answer, decoded. Throws the addon's system error, whose
+ * `request` is `label` (default: the message type's name, `RTM_NEWADDR`).
+ */
+export function request(addon: RawAddon, bytes: Uint8Array, subject: string, label?: string): RouteMessage[] {
   const type = new DataView(bytes.buffer, bytes.byteOffset).getUint16(4, LE);
-  return decodeMessages(addon.rtnetlinkRequest(bytes, REQUEST_NAMES[type] ?? 'rtnetlink', subject));
+  return decodeMessages(addon.rtnetlinkRequest(bytes, label ?? REQUEST_NAMES[type] ?? 'rtnetlink', subject));
 }
 
 /** The interface `link` (an index or a name). Needs no privilege; ENODEV when there is none. */

@@ -464,8 +464,12 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         });
       });
     } else {
+      // On one device from open(): a pair may live where the opener cannot change it (linux-tap
+      // moves its pair into a namespace). Its frames go to the program's MAC, which the OS side
+      // ignores.
       it('follows setMtu: a link event, and writes checked against the new MTU', async () => {
-        await withPair(async (a, b) => {
+        const a = await target.open();
+        try {
           const changes: LinkChange[] = [];
           a.on('link', (change) => changes.push(change));
           const before = a.mtu;
@@ -479,17 +483,18 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           );
           const largest = smaller + linkHeader(a);
           const tooLarge = new Uint8Array(largest + 1);
-          tooLarge.set(frameFor(a, b, 1), 0);
+          tooLarge.set(frameFor(a, a, 1), 0);
           await expectCode(() => a.write(tooLarge), TapErrorCode.FRAME_TOO_LARGE);
-          a.write(frameFor(a, b, 2, largest));
-          assert.equal(conformanceSeq(await receiveMarked(b, timeout)), 2, 'a frame at the new MTU is sent');
+          await expectCode(() => a.writeBatch([tooLarge]), TapErrorCode.FRAME_TOO_LARGE);
+          a.write(frameFor(a, a, 2, largest)); // at the new MTU: accepted
           await a.setMtu(before);
           assert.equal(a.mtu, before);
-          a.write(frameFor(a, b, 3, before + linkHeader(a)));
-          assert.equal(conformanceSeq(await receiveMarked(b, timeout)), 3, 'and at the old one again');
+          a.write(frameFor(a, a, 3, before + linkHeader(a))); // and at the old one again
           await a.setMtu(before); // no change: no event
           assert.equal(changes.filter((change) => change.mtu !== undefined).length, 2);
-        });
+        } finally {
+          await a.close();
+        }
       });
     }
 
