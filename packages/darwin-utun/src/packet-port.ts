@@ -41,6 +41,9 @@ export interface PacketPort {
    * Ethernet header there and hands the frame on without copying the packet. Default 0.
    */
   readonly headroom?: number;
+  /** The interface's up flag and addresses at open, when the port knows them (see core's `TapPort`). */
+  readonly up?: boolean | undefined;
+  readonly addresses?: readonly string[] | undefined;
   /** The device is a real OS interface. Default false. */
   readonly osInterface?: boolean;
   /** Start delivering received packets to `sink`. Called once. */

@@ -242,6 +242,14 @@ export class L2Shim implements TapPort {
     return this.#mtu;
   }
 
+  get up(): boolean | undefined {
+    return this.#lower.up;
+  }
+
+  get addresses(): readonly string[] | undefined {
+    return this.#lower.addresses;
+  }
+
   #setAddresses(addresses: readonly InterfaceAddress[]): void {
     this.#addresses = addresses;
     this.#link = new LinkAddresses(addresses, this.#onLinkMode);

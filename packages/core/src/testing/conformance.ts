@@ -477,8 +477,8 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
           await a.setMtu(smaller);
           assert.equal(a.mtu, smaller);
           assert.deepEqual(
-            changes.find((change) => change.mtu !== undefined),
-            { mtu: { from: before, to: smaller } },
+            changes.find((change) => change.mtu !== undefined)?.mtu,
+            { from: before, to: smaller },
             'a link event says the MTU changed',
           );
           const largest = smaller + linkHeader(a);
