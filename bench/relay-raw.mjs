@@ -1,6 +1,7 @@
 // Diagnostic, not a user's program: the relay on linux-tap's raw addon (TapHandle), without the
 // engine (no promises, no per-frame checks), so the bench can tell the engine's cost from the
 // addon's. Same arguments, policy and report as relay-tapkit.mjs; default mode only.
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
@@ -48,8 +49,7 @@ function open(name) {
     onDrain: () => side.peer.handle.resume(),
     onError: (error) => console.error(`relay-raw: ${name}: ${error.message}`),
   });
-  addon.setMtu(name, mtu);
-  addon.setUp(name, true);
+  execFileSync('ip', ['link', 'set', 'dev', name, 'mtu', String(mtu), 'up']);
   return side;
 }
 

@@ -6,9 +6,9 @@
         ["OS=='linux'", {
           "sources": [
             "native/addon.cc",
-            "native/netconf.cc",
             "native/persist.cc",
             "native/pipe.cc",
+            "native/rtnetlink.cc",
             "native/tap_handle.cc",
             "native/tun.cc"
           ],

@@ -56,7 +56,12 @@ export function definePortBackend<O extends TapOpenOptions>(spec: PortBackendSpe
         await port.close();
         throw abortError('open', signal);
       }
-      return createTapDevice(port, { backend: spec.name, rxQueueFrames: resolved.rxQueueFrames });
+      return createTapDevice(port, {
+        backend: spec.name,
+        rxQueueFrames: resolved.rxQueueFrames,
+        up: resolved.up,
+        addresses: resolved.addresses.map((a) => a.cidr),
+      });
     },
   });
 }

@@ -8,8 +8,13 @@
 import { EventEmitter } from 'node:events';
 import { TapError, TapErrorCode } from './errors.js';
 import { EtherType } from './codec/ethernet.js';
+import { checkMtu, parseCidr } from './options.js';
 import type {
+  AddAddressOptions,
   CloseOptions,
+  InterfaceAddress,
+  LinkChange,
+  LinkState,
   Frame,
   ReceivedFrame,
   PipeCounts,
@@ -31,6 +36,9 @@ export interface EngineOptions {
   readonly backend: string;
   /** Receive queue bound in frames. Default 1024. */
   readonly rxQueueFrames?: number;
+  /** The up flag and addresses the open asked for: the device's state where the port does not say. */
+  readonly up?: boolean;
+  readonly addresses?: readonly string[];
 }
 
 const ETHERNET_HEADER = 14;
@@ -152,13 +160,16 @@ function checkFrame(
 }
 
 class EngineDevice extends EventEmitter implements TapDevice, PortSink {
-  readonly name: string;
   readonly backend: string;
-  readonly mtu: number;
   readonly capabilities: TapCapabilities;
   readonly #mac: Uint8Array;
   readonly #port: TapPort;
-  readonly #maxFrameLength: number | undefined;
+  /** The interface as last reported (see link()): writes are checked against its MTU. */
+  #name: string;
+  #mtu: number;
+  #up: boolean;
+  #addresses: readonly string[];
+  #maxFrameLength: number | undefined;
   readonly #minFrameLength: number | undefined;
 
   // Receive queue: frames from #head on are unread. Bounded by #capacity, see receive().
@@ -191,9 +202,11 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   constructor(port: TapPort, options: EngineOptions) {
     super();
     this.#port = port;
-    this.name = port.name;
+    this.#name = port.name;
     this.backend = options.backend;
-    this.mtu = port.mtu;
+    this.#mtu = port.mtu;
+    this.#up = port.up ?? options.up ?? true;
+    this.#addresses = [...(port.addresses ?? options.addresses ?? [])];
     this.#maxFrameLength = port.maxFrameLength;
     this.#minFrameLength = port.minFrameLength;
     this.#mac = Uint8Array.from(port.mac);
@@ -207,6 +220,22 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   get mac(): Uint8Array {
     return Uint8Array.from(this.#mac);
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  get up(): boolean {
+    return this.#up;
+  }
+
+  get addresses(): readonly string[] {
+    return [...this.#addresses];
   }
 
   get closed(): boolean {
@@ -306,6 +335,96 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   error(error: TapError): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  link(state: Partial<LinkState>): void {
+    if (this.#endError) return;
+    const change: { -readonly [K in keyof LinkChange]: LinkChange[K] } = {};
+    if (state.name !== undefined && state.name !== this.#name) {
+      change.name = { from: this.#name, to: state.name };
+      this.#name = state.name;
+    }
+    if (state.mtu !== undefined && state.mtu !== this.#mtu) {
+      change.mtu = { from: this.#mtu, to: state.mtu };
+      this.#mtu = state.mtu;
+      this.#maxFrameLength = this.#port.maxFrameLength; // a port's own limit may follow the MTU
+    }
+    if (state.up !== undefined && state.up !== this.#up) {
+      change.up = { from: this.#up, to: state.up };
+      this.#up = state.up;
+    }
+    if (state.addresses !== undefined) {
+      const now = new Set(state.addresses);
+      const before = new Set(this.#addresses);
+      const added = [...now].filter((a) => !before.has(a));
+      const removed = this.#addresses.filter((a) => !now.has(a));
+      if (added.length > 0 || removed.length > 0) {
+        change.addresses = { added, removed };
+        this.#addresses = [...now];
+      }
+    }
+    if (Object.keys(change).length > 0) this.emit('link', change);
+  }
+
+  // ---- Changing the interface ----
+
+  setMtu(mtu: number): Promise<void> {
+    return this.#change('setMtu', () => {
+      const checked = checkMtu(mtu, this.capabilities);
+      return [() => this.#port.setMtu?.(checked), { mtu: checked }];
+    });
+  }
+
+  setUp(up: boolean): Promise<void> {
+    return this.#change('setUp', () => {
+      if (typeof up !== 'boolean') {
+        throw new TapError(TapErrorCode.INVALID_ARGUMENT, `setUp() takes a boolean, not ${typeof up}`);
+      }
+      return [() => this.#port.setUp?.(up), { up }];
+    });
+  }
+
+  addAddress(cidr: string, options?: AddAddressOptions): Promise<void> {
+    return this.#change('addAddress', () => {
+      const address = parseCidr(cidr);
+      const dad = options?.dad ?? false;
+      if (typeof dad !== 'boolean') {
+        throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'addAddress(): options.dad must be a boolean');
+      }
+      const addresses = this.#addresses.includes(address.cidr)
+        ? this.#addresses
+        : [...this.#addresses, address.cidr];
+      return [() => this.#port.addAddress?.(address, { dad }), { addresses }];
+    });
+  }
+
+  removeAddress(cidr: string): Promise<void> {
+    return this.#change('removeAddress', () => {
+      const address: InterfaceAddress = parseCidr(cidr);
+      const addresses = this.#addresses.filter((a) => a !== address.cidr);
+      return [() => this.#port.removeAddress?.(address), { addresses }];
+    });
+  }
+
+  /**
+   * Runs a setter: `prepare` validates the arguments and returns the port call and the state it
+   * leads to, recorded (with its `link` event) once the port is done. Every failure is a rejection.
+   */
+  async #change(
+    what: 'setMtu' | 'setUp' | 'addAddress' | 'removeAddress',
+    prepare: () => [() => Promise<void> | void, Partial<LinkState>],
+  ): Promise<void> {
+    const [call, after] = prepare();
+    if (this.#endError) throw this.#endError;
+    if (this.#port[what] === undefined) {
+      throw new TapError(
+        TapErrorCode.UNSUPPORTED_OPERATION,
+        `the ${this.backend} backend cannot ${what}() on an open device`,
+        { backend: this.backend },
+      );
+    }
+    await call();
+    this.link(after);
   }
 
   // ---- Reading ----
@@ -444,7 +563,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   // ---- Writing ----
 
   write(frame: Frame): boolean {
-    checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
+    checkFrame(frame, this.#mtu, this.#maxFrameLength, this.#minFrameLength);
     this.#checkOpen();
     const notSent = (this.#notSent = { frames: 0, bytes: 0 });
     let accepted: boolean;
@@ -467,7 +586,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
     let bytes = 0;
     for (const frame of frames) {
-      checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
+      checkFrame(frame, this.#mtu, this.#maxFrameLength, this.#minFrameLength);
       bytes += frame.length;
     }
     this.#checkOpen();
@@ -516,7 +635,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     for (let i = 0; i < frames.length; i++) {
       const frame = frames[i]!;
       try {
-        checkFrame(frame, this.mtu, this.#maxFrameLength, this.#minFrameLength);
+        checkFrame(frame, this.#mtu, this.#maxFrameLength, this.#minFrameLength);
       } catch {
         fitting ??= frames.slice(0, i);
         this.#drop('txError');

@@ -22,6 +22,11 @@ export const TapErrorCode = {
   FRAME_TOO_SHORT: 'ERR_TAP_FRAME_TOO_SHORT',
   /** The device was closed: a write after close, or a read pending when close() was called. */
   CLOSED: 'ERR_TAP_CLOSED',
+  /**
+   * The backend cannot do the operation asked for (e.g. `setMtu` on a backend that cannot change
+   * a live interface's MTU); the message names the backend.
+   */
+  UNSUPPORTED_OPERATION: 'ERR_TAP_UNSUPPORTED_OPERATION',
   /** The device is already doing what was asked for (a second `pipeTo` from one device). */
   BUSY: 'ERR_TAP_BUSY',
   /** The operation was aborted through its AbortSignal. */

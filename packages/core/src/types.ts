@@ -155,8 +155,44 @@ export interface PipeOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The live state of a device's interface, as the OS reports it: what a `link` event reports
+ * changes of.
+ */
+export interface LinkState {
+  readonly name: string;
+  readonly mtu: number;
+  /** The interface is administratively up (`IFF_UP`). */
+  readonly up: boolean;
+  /** The addresses on the interface as CIDR strings, normalised as at open (`10.0.0.1/24`, `fd00::1/64`). */
+  readonly addresses: readonly string[];
+}
+
+/** What a `link` event reports: only what changed is present. */
+export interface LinkChange {
+  readonly mtu?: { readonly from: number; readonly to: number };
+  readonly name?: { readonly from: string; readonly to: string };
+  readonly up?: { readonly from: boolean; readonly to: boolean };
+  readonly addresses?: { readonly added: readonly string[]; readonly removed: readonly string[] };
+}
+
+/** Options for {@link TapDevice.addAddress}. */
+export interface AddAddressOptions {
+  /**
+   * Run IPv6 duplicate address detection: the address stays tentative (unusable) until it is
+   * done. Default false: usable at once, as the addresses given at open are. Ignored for IPv4.
+   */
+  readonly dad?: boolean;
+}
+
 /** Events a TapDevice emits. */
 export interface TapDeviceEvents {
+  /**
+   * The interface changed: MTU, name, up/down or addresses, whether through this device's
+   * setters or by someone else (`ip link set …`). The device's properties show the new state
+   * when it is emitted.
+   */
+  link: [change: LinkChange];
   /** A frame arrived. While any `frame` listener is attached, frames go to listeners, not the read queue. */
   frame: [frame: ReceivedFrame];
   /** The write queue fell below its high-water mark after a `write()` returned false. */
@@ -184,7 +220,7 @@ export interface TapDeviceEvents {
  * no-op; no fd or interface is left behind.
  */
 export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable {
-  /** The interface name the OS knows (or the mock port's name). */
+  /** The interface name the OS knows (or the mock port's name); follows a rename. */
   readonly name: string;
   /** The backend's name. */
   readonly backend: string;
@@ -195,8 +231,15 @@ export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable
    * behalf). Your program is the other end and uses MACs of its own. 6 bytes; a copy.
    */
   readonly mac: Uint8Array;
-  /** The MTU: the largest payload a frame can carry; frames up to `mtu + 14` (+4 tagged) are accepted. */
+  /**
+   * The MTU: the largest payload a frame can carry; frames up to `mtu + 14` (+4 tagged) are
+   * accepted. Follows the interface: writes are checked against the current MTU.
+   */
   readonly mtu: number;
+  /** The interface is administratively up; follows the interface. */
+  readonly up: boolean;
+  /** The interface's addresses as CIDR strings; follows the interface. A copy. */
+  readonly addresses: readonly string[];
   readonly capabilities: TapCapabilities;
   /** True once close() was called or the device went away. */
   readonly closed: boolean;
@@ -252,6 +295,23 @@ export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable
   multicastGroups(): Promise<string[]>;
 
   /**
+   * Sets the interface's MTU (checked against `capabilities`: `ERR_TAP_MTU_UNSUPPORTED` out of
+   * range). Resolves once the OS took it; `mtu` and write checks follow, with a `link` event.
+   * A backend that cannot rejects with `ERR_TAP_UNSUPPORTED_OPERATION`.
+   */
+  setMtu(mtu: number): Promise<void>;
+  /** Brings the interface up or down; as {@link TapDevice.setMtu}. */
+  setUp(up: boolean): Promise<void>;
+  /**
+   * Adds an address (`10.0.0.2/24`, `fd00::2/64`) to the interface; as {@link TapDevice.setMtu}.
+   * Several IPv4 addresses may be added. IPv6 addresses skip duplicate address detection unless
+   * `options.dad` is true.
+   */
+  addAddress(cidr: string, options?: AddAddressOptions): Promise<void>;
+  /** Removes an address from the interface; as {@link TapDevice.setMtu}. */
+  removeAddress(cidr: string): Promise<void>;
+
+  /**
    * Lets the process exit while the device is open. An open device holds the event loop (on
    * every backend, the mock included) until it is closed or unref()ed.
    */
@@ -294,6 +354,11 @@ export interface PortSink {
   gone(error: TapError): void;
   /** A non-fatal asynchronous error (e.g. a queued write the OS refused). */
   error(error: TapError): void;
+  /**
+   * The interface's state as the OS reports it now (what the port knows of it): the engine
+   * compares it with the device's and emits a `link` event for what changed.
+   */
+  link(state: Partial<LinkState>): void;
 }
 
 /**
@@ -331,6 +396,21 @@ export interface TapPort {
   resume?(): void;
   /** Multicast groups joined on the device (MAC strings). Optional. */
   multicastGroups?(): Promise<string[]>;
+  /**
+   * The interface's up flag and addresses at open, when the port knows them (default: as the
+   * open options asked). Later changes go to {@link PortSink.link}.
+   */
+  readonly up?: boolean;
+  readonly addresses?: readonly string[];
+  /**
+   * Change the interface. Arguments are validated by the engine, which also records the change
+   * (and emits the `link` event) once the returned promise resolves. Each is optional: the
+   * engine rejects with `ERR_TAP_UNSUPPORTED_OPERATION` for a port that has none.
+   */
+  setMtu?(mtu: number): Promise<void> | void;
+  setUp?(up: boolean): Promise<void> | void;
+  addAddress?(address: InterfaceAddress, options: { readonly dad: boolean }): Promise<void> | void;
+  removeAddress?(address: InterfaceAddress): Promise<void> | void;
   /**
    * Drops the OS counted on its side of the device since it was opened, by reason: reported in
    * {@link TapDevice.stats} with the engine's own. Optional; must be cheap and never throw.

@@ -29,6 +29,7 @@ import {
   randomMac,
   type Frame,
   type PortSink,
+  type InterfaceAddress,
   type ResolvedOpenOptions,
   type TapCapabilities,
   type TapPort,
@@ -267,7 +268,9 @@ function parseRecordedMac(mac: string): Uint8Array {
 class FethPort implements TapPort {
   readonly name: string;
   readonly mac: Uint8Array;
-  readonly mtu: number;
+  /** The MTU asked for at open: the BPF and NDRV buffers are sized for it, so setMtu goes no higher. */
+  readonly #openMtu: number;
+  #mtu: number;
   readonly capabilities = FETH_CAPABILITIES;
   readonly #system: DarwinSystem;
   readonly #pair: FethPair;
@@ -281,7 +284,56 @@ class FethPort implements TapPort {
     this.#pair = pair;
     this.name = pair.record.user;
     this.mac = Uint8Array.from(options.mac);
-    this.mtu = options.mtu;
+    this.#openMtu = this.#mtu = options.mtu;
+  }
+
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  // The setters the pair's ioctl configuration can do. Removing an address is not one of them
+  // (no SIOCDIFADDR in the addon yet), and changes made by others are not followed (no routing
+  // socket yet): see the README.
+  setMtu(mtu: number): void {
+    this.#open();
+    if (mtu > this.#openMtu) {
+      throw backendError(
+        TapErrorCode.MTU_UNSUPPORTED,
+        `cannot raise the MTU of ${this.name} to ${mtu}: its buffers and the feth MTU ceiling were sized ` +
+          `for the MTU it was opened with (${this.#openMtu}); open it with mtu: ${mtu} to go that high`,
+      );
+    }
+    const { user, io } = this.#pair.record;
+    for (const name of [user, io])
+      this.#configure(`set the MTU of ${name} to ${mtu}`, () => this.#system.setMtu(name, mtu));
+    this.#mtu = mtu;
+  }
+
+  setUp(up: boolean): void {
+    this.#open();
+    this.#configure(`bring ${this.name} ${up ? 'up' : 'down'}`, () => this.#system.setUp(this.name, up));
+  }
+
+  addAddress(address: InterfaceAddress): void {
+    this.#open();
+    this.#configure(`add the address ${address.cidr} to ${this.name}`, () =>
+      this.#system.addAddress(this.name, address.family, address.address, address.prefixLength),
+    );
+  }
+
+  #configure(what: string, call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      throw darwinError(error, what);
+    }
+    // Read the interface back: a change can bring others (an IPv4 address brings it up).
+    try {
+      const info = this.#system.listInterfaces().find((i) => i.name === this.name);
+      if (info) this.#sink?.link({ mtu: info.mtu, up: info.up });
+    } catch {
+      // the change was made; the engine records what it asked for
+    }
   }
 
   /** Step 5: the fds on the I/O member. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { TapError } from '@tapkit/core';
+import type { InterfaceAddress, LinkState, TapError } from '@tapkit/core';
 
 /** Where a packet port delivers what happens on its side. The shim implements it. */
 export interface PacketSink {
@@ -25,6 +25,8 @@ export interface PacketSink {
   gone(error: TapError): void;
   /** A non-fatal asynchronous error (e.g. a queued write the OS refused). */
   error(error: TapError): void;
+  /** The interface changed: see core's `PortSink.link`. */
+  link(state: Partial<LinkState>): void;
 }
 
 /** A layer-3 device: the OS object under a shim. */
@@ -39,6 +41,9 @@ export interface PacketPort {
    * Ethernet header there and hands the frame on without copying the packet. Default 0.
    */
   readonly headroom?: number;
+  /** The interface's up flag and addresses at open, when the port knows them (see core's `TapPort`). */
+  readonly up?: boolean | undefined;
+  readonly addresses?: readonly string[] | undefined;
   /** The device is a real OS interface. Default false. */
   readonly osInterface?: boolean;
   /** Start delivering received packets to `sink`. Called once. */
@@ -55,6 +60,14 @@ export interface PacketPort {
   resume?(): void;
   ref?(): void;
   unref?(): void;
+  /**
+   * Change the interface, as core's `TapPort` setters (the shim passes them through). Each is
+   * optional: without it the device rejects with `ERR_TAP_UNSUPPORTED_OPERATION`.
+   */
+  setMtu?(mtu: number): Promise<void> | void;
+  setUp?(up: boolean): Promise<void> | void;
+  addAddress?(address: InterfaceAddress, options: { readonly dad: boolean }): Promise<void> | void;
+  removeAddress?(address: InterfaceAddress): Promise<void> | void;
   /** Releases the device. Called once; must not throw for an already-gone device. */
   close(): Promise<void> | void;
 }

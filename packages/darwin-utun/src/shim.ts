@@ -46,6 +46,7 @@ import {
   type Frame,
   type InterfaceAddress,
   type MacInput,
+  type LinkState,
   type MtuLimits,
   type PortSink,
   type TapCapabilities,
@@ -169,16 +170,24 @@ export function createL2Shim(lower: PacketPort, options: L2ShimOptions): L2Shim 
 
 /** The shim as a port: see the module documentation. */
 export class L2Shim implements TapPort {
-  readonly name: string;
-  readonly mtu: number;
   readonly capabilities: TapCapabilities;
+  /** The lower port's setters, passed through (absent where it has none). */
+  readonly setMtu?: (mtu: number) => Promise<void>;
+  readonly setUp?: (up: boolean) => Promise<void>;
+  readonly addAddress?: (address: InterfaceAddress, options: { readonly dad: boolean }) => Promise<void>;
+  readonly removeAddress?: (address: InterfaceAddress) => Promise<void>;
+  /** The MTU: inbound packets longer than it are dropped. Follows the interface. */
+  #mtu: number;
+  /** The OS side's addresses, and what is on-link from them (ARP and NDP answers). */
+  #addresses: readonly InterfaceAddress[];
+  readonly #onLinkMode: OnLinkMode;
   readonly #lower: PacketPort;
   readonly #mac: Uint8Array;
   /** The MAC of each of the user's IP addresses (key: the address's bytes as text), oldest first. */
   readonly #neighbors = new Map<number | string, Uint8Array>();
   /** The MAC the user last wrote from: where packets to an unlearned address go. */
   #lastUserMac: Uint8Array | undefined;
-  readonly #link: LinkAddresses;
+  #link: LinkAddresses;
   /** The OS side's link-local addresses, learned from what it sends: defended against DAD. */
   readonly #learned = new BoundedAddressSet(MAX_LEARNED_ADDRESSES);
   /** Frames that can be built in front of the packet, in its own buffer (see PacketPort.headroom). */
@@ -189,10 +198,30 @@ export class L2Shim implements TapPort {
 
   constructor(lower: PacketPort, options: ResolvedShimOptions) {
     this.#lower = lower;
-    this.name = lower.name;
-    this.mtu = lower.mtu;
+    this.#mtu = lower.mtu;
     this.#mac = Uint8Array.from(options.mac);
+    this.#addresses = options.addresses;
+    this.#onLinkMode = options.onLink;
     this.#link = new LinkAddresses(options.addresses, options.onLink);
+    if (lower.setMtu) {
+      this.setMtu = async (mtu) => {
+        await lower.setMtu!(mtu);
+        this.#mtu = mtu;
+      };
+    }
+    if (lower.setUp) this.setUp = async (up) => lower.setUp!(up);
+    if (lower.addAddress) {
+      this.addAddress = async (address, options) => {
+        await lower.addAddress!(address, options);
+        this.#setAddresses([...this.#addresses.filter((a) => a.cidr !== address.cidr), address]);
+      };
+    }
+    if (lower.removeAddress) {
+      this.removeAddress = async (address) => {
+        await lower.removeAddress!(address);
+        this.#setAddresses(this.#addresses.filter((a) => a.cidr !== address.cidr));
+      };
+    }
     this.#inPlace = (lower.headroom ?? 0) >= ETH;
     this.capabilities = Object.freeze({
       layer: 2,
@@ -203,6 +232,34 @@ export class L2Shim implements TapPort {
       multicastGroups: false,
       osInterface: lower.osInterface ?? false,
     });
+  }
+
+  get name(): string {
+    return this.#lower.name;
+  }
+
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  get up(): boolean | undefined {
+    return this.#lower.up;
+  }
+
+  get addresses(): readonly string[] | undefined {
+    return this.#lower.addresses;
+  }
+
+  #setAddresses(addresses: readonly InterfaceAddress[]): void {
+    this.#addresses = addresses;
+    this.#link = new LinkAddresses(addresses, this.#onLinkMode);
+  }
+
+  /** The lower port reported a change of its interface: follow it, and tell the engine. */
+  #linkChanged(state: Partial<LinkState>, sink: PortSink): void {
+    if (state.mtu !== undefined) this.#mtu = state.mtu;
+    if (state.addresses !== undefined) this.#setAddresses(state.addresses.map((cidr) => parseCidr(cidr)));
+    sink.link(state);
   }
 
   /** The device's MAC, the OS side's (a copy). */
@@ -231,6 +288,7 @@ export class L2Shim implements TapPort {
       notSent: (reason, packets, bytes) => sink.notSent(reason, packets, bytes + 14 * packets),
       gone: (error) => sink.gone(error),
       error: (error) => sink.error(error),
+      link: (state) => this.#linkChanged(state, sink),
     };
     this.#lower.start(lowerSink);
   }

@@ -84,7 +84,8 @@ export function openUtunPort(system: UtunSystem, options: UtunPortOptions): Utun
 
 /** One utun: see the module documentation. */
 export class UtunPacketPort implements PacketPort {
-  readonly mtu: number;
+  #mtu: number;
+  readonly #system: UtunSystem;
   readonly headroom = HEADROOM;
   readonly osInterface: boolean;
   readonly #handle: UtunHandle;
@@ -97,7 +98,8 @@ export class UtunPacketPort implements PacketPort {
   #slabEnd = 0;
 
   constructor(system: UtunSystem, unit: number | undefined, mtu: number, what = 'a utun') {
-    this.mtu = mtu;
+    this.#mtu = mtu;
+    this.#system = system;
     this.osInterface = system.osInterface;
     const reserve = mtu + UTUN_HEADER_LENGTH;
     try {
@@ -118,6 +120,37 @@ export class UtunPacketPort implements PacketPort {
 
   get name(): string {
     return this.#handle.name;
+  }
+
+  get mtu(): number {
+    return this.#mtu;
+  }
+
+  // The setters the utun's ioctl configuration can do. Removing an address is not one of them
+  // (no SIOCDIFADDR in the addon yet), and changes made by others are not followed (no routing
+  // socket yet): see the README.
+  setMtu(mtu: number): void {
+    this.#configure(`set MTU ${mtu}`, () => this.#system.setMtu(this.name, mtu));
+    this.#mtu = mtu;
+  }
+
+  setUp(up: boolean): void {
+    this.#configure(up ? 'bring up' : 'bring down', () => this.#system.setUp(this.name, up));
+  }
+
+  addAddress(address: InterfaceAddress): void {
+    this.#configure(`add address ${address.cidr}`, () =>
+      this.#system.addAddress(this.name, address.family, address.address, address.prefixLength),
+    );
+  }
+
+  #configure(what: string, action: () => void): void {
+    if (this.#closed) throw closedError(this.name);
+    try {
+      action();
+    } catch (error) {
+      throw openError(error, `${what} on ${this.name}`);
+    }
   }
 
   start(sink: PacketSink): void {

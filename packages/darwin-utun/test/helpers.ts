@@ -2,7 +2,7 @@
  * Test doubles for the shim: a packet port driven by the test, a sink that records, seeded
  * randomness, and address helpers.
  */
-import type { TapError } from '@tapkit/core';
+import type { LinkState, TapError } from '@tapkit/core';
 import { parseIPv4Address, parseIPv6Address, type Frame, type PortSink } from '@tapkit/core';
 import type { PacketPort, PacketSink } from '../src/index.js';
 
@@ -110,6 +110,12 @@ export class RecordingSink implements PortSink {
 
   error(error: TapError): void {
     this.errors.push(error);
+  }
+
+  readonly links: Partial<LinkState>[] = [];
+
+  link(state: Partial<LinkState>): void {
+    this.links.push(state);
   }
 
   /** Takes the frames received so far. */

@@ -6,8 +6,8 @@
 #include "tapkit/napi_config.h"
 
 #include "tapkit/errors.h"
-#include "netconf.h"
 #include "persist.h"
+#include "rtnetlink.h"
 #include "tap_handle.h"
 #include "tun.h"
 
@@ -35,13 +35,10 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace tapkit;
   exports.Set("TapHandle", TapHandle::Define(env));
-  exports.Set("getLink", Napi::Function::New(env, GetLink, "getLink"));
   exports.Set("setPersistent", Napi::Function::New(env, SetPersistent, "setPersistent"));
   exports.Set("lookupId", Napi::Function::New(env, LookupId, "lookupId"));
-  exports.Set("setMtu", Napi::Function::New(env, SetMtu, "setMtu"));
-  exports.Set("setMac", Napi::Function::New(env, SetMac, "setMac"));
-  exports.Set("setUp", Napi::Function::New(env, SetUp, "setUp"));
-  exports.Set("addAddress", Napi::Function::New(env, AddAddress, "addAddress"));
+  exports.Set("rtnetlinkRequest", Napi::Function::New(env, RtnetlinkRequest, "rtnetlinkRequest"));
+  exports.Set("LinkWatcher", LinkWatcher::Define(env));
   exports.Set("openTapFd", Napi::Function::New(env, OpenTapFd, "openTapFd"));
   exports.Set("seqpacketPair", Napi::Function::New(env, SeqpacketPair, "seqpacketPair"));
   return exports;

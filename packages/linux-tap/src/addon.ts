@@ -96,12 +96,21 @@ export interface RawTapHandle {
   close(): number;
 }
 
-/** What `getLink` reports. */
-export interface RawLink {
-  readonly index: number;
-  readonly mtu: number;
-  readonly mac: Uint8Array;
-  readonly up: boolean;
+/** Options of `new LinkWatcher()`. */
+export interface RawLinkWatcherOptions {
+  /** Notifications arrived: rtnetlink messages back to back (see src/rtnetlink.ts). */
+  readonly onMessages: (messages: Buffer) => void;
+  /** ENOBUFS: notifications were lost (read the state again); anything else: watching stopped. */
+  readonly onError: (error: RawSystemError) => void;
+}
+
+/**
+ * A NETLINK_ROUTE socket subscribed to link and IPv4/IPv6 address notifications, polled on this
+ * thread's loop. It never holds the loop; a worker's exit closes it.
+ */
+export interface RawLinkWatcher {
+  /** Stops watching and closes the socket; idempotent. */
+  close(): void;
 }
 
 /** Options of `setPersistent`. */
@@ -125,17 +134,17 @@ export interface RawPersistOptions {
 /** The addon's exports. */
 export interface RawAddon {
   readonly TapHandle: new (options: RawHandleOptions) => RawTapHandle;
-  /** MTU, MAC and up flag of an interface, by ioctl; needs no privilege. */
-  getLink(name: string): RawLink;
+  readonly LinkWatcher: new (options: RawLinkWatcherOptions) => RawLinkWatcher;
+  /**
+   * Sends one rtnetlink request on a fresh socket and returns the messages the kernel answered
+   * with (empty for an ack); throws its error as a system error (`syscall: 'rtnetlink'`,
+   * `request`: the message type, `path`: `subject`).
+   */
+  rtnetlinkRequest(message: Uint8Array, request: string, subject: string): Buffer;
   /** Attaches to (or creates) a device, sets owner and group, then its persistence; the fd is closed after. */
   setPersistent(options: RawPersistOptions): { name: string; flags: number };
   /** A user's uid or a group's gid (through NSS), undefined when there is none. */
   lookupId(kind: 'user' | 'group', name: string): number | undefined;
-  setMtu(name: string, mtu: number): void;
-  setMac(name: string, mac: Uint8Array): void;
-  setUp(name: string, up: boolean): void;
-  /** IPv4 addresses after the first need their own `label` (`name:1`). */
-  addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number, label?: string): void;
   /**
    * Creates the tap `name` (never attaching to an existing one; `%d` filled in) and returns its
    * fd, blocking and close-on-exec, owned by the caller.
@@ -150,13 +159,10 @@ export const ADDON_PATH_VARIABLE = 'TAPKIT_LINUX_ADDON';
 
 const FUNCTIONS = [
   'TapHandle',
-  'getLink',
+  'LinkWatcher',
+  'rtnetlinkRequest',
   'setPersistent',
   'lookupId',
-  'setMtu',
-  'setMac',
-  'setUp',
-  'addAddress',
   'openTapFd',
   'seqpacketPair',
 ] as const;

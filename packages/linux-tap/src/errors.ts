@@ -15,6 +15,9 @@ import {
 
 export const BACKEND = 'linux-tap';
 
+/** The request an MTU change is made with (what its errors carry as `request`). */
+export const MTU_REQUEST = 'RTM_SETLINK IFLA_MTU';
+
 /** What a permission error on Linux asks for. */
 export const PERMISSION_HINT =
   'Creating a tap/tun device needs CAP_NET_ADMIN: run as root, or grant the capability ' +
@@ -113,14 +116,14 @@ export function openError(error: unknown, what: string): TapError {
       systemErrorDetails(error, BACKEND),
     );
   }
-  if (sys.code === 'EINVAL' && sys.request === 'SIOCSIFMTU') {
+  if (sys.code === 'EINVAL' && sys.request === MTU_REQUEST) {
     return new TapError(
       TapErrorCode.MTU_UNSUPPORTED,
       `${what}: the kernel refused the MTU (${reason})`,
       systemErrorDetails(error, BACKEND),
     );
   }
-  if (sys.request === 'SIOCSIFADDR' || sys.request === 'SIOCSIFNETMASK') {
+  if (sys.request === 'RTM_NEWADDR') {
     if (sys.code !== 'EPERM' && sys.code !== 'EACCES') {
       return new TapError(
         TapErrorCode.INVALID_OPTION,
@@ -170,7 +173,7 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
     return openError(error, `${what} on ${name}`);
   }
   const at = `attach to ${name}`;
-  if (sys.code === 'ENODEV' && sys.syscall === 'ioctl' && sys.request?.startsWith('SIOCG')) {
+  if (sys.code === 'ENODEV' && sys.request === 'RTM_GETLINK') {
     return new TapError(
       TapErrorCode.DEVICE_GONE,
       `${at}: there is no interface ${name} (${reason}). Prepare it first, as root: preparePersistentTap() ` +
@@ -238,4 +241,47 @@ export function ioError(error: unknown, name: string): TapError {
 /** Thrown by a port's methods after close. */
 export function closedError(name: string): TapError {
   return new TapError(TapErrorCode.CLOSED, `${name} is closed`, { backend: BACKEND });
+}
+
+/** An error from changing an open device's interface (`setMtu`, `addAddress`…): `what` says which. */
+export function changeError(error: unknown, what: string): TapError {
+  if (isTapError(error)) return error;
+  const sys = systemErrorFields(error);
+  const details = systemErrorDetails(error, BACKEND);
+  switch (sys.code) {
+    case 'EPERM':
+    case 'EACCES':
+      return new TapError(
+        TapErrorCode.PERMISSION_DENIED,
+        `${what}: permission denied. Changing an interface needs CAP_NET_ADMIN (run as root, or grant the capability)`,
+        details,
+      );
+    case 'EEXIST':
+      return new TapError(
+        TapErrorCode.INVALID_ARGUMENT,
+        `${what}: the interface has that address already`,
+        details,
+      );
+    case 'EADDRNOTAVAIL':
+      return new TapError(
+        TapErrorCode.INVALID_ARGUMENT,
+        `${what}: the interface has no such address`,
+        details,
+      );
+    case 'EINVAL':
+      if (sys.request === MTU_REQUEST) {
+        return new TapError(TapErrorCode.MTU_UNSUPPORTED, `${what}: the kernel refused the MTU`, details);
+      }
+      return fromSystemError(error, what, { backend: BACKEND });
+    case 'ENODEV':
+      // Moved to another namespace, the device still works; only its settings are out of reach.
+      return new TapError(
+        TapErrorCode.SYSTEM,
+        `${what}: the interface is not in this thread's network namespace (moved, or deleted); ` +
+          'change it where it is (ip -n NAMESPACE link set …)',
+        details,
+      );
+    default:
+      return fromSystemError(error, what, { backend: BACKEND });
+  }
 }

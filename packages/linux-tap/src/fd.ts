@@ -9,7 +9,9 @@ import { closeSync } from 'node:fs';
 import { abortError, checkOptionNames, resolveOpenOptions, type TapOpenOptions } from '@tapkit/core';
 import { loadAddon } from './addon.js';
 import { BACKEND, openError } from './errors.js';
-import { TAP_LIMITS, configureInterface, markInterface } from './port.js';
+import { configureLink } from './link.js';
+import { TAP_LIMITS, markInterface } from './port.js';
+import { getLink } from './rtnetlink.js';
 
 /** Options of {@link openTapFd}: the device's settings, as for `linuxTap.open()`. */
 export type TapFdOptions = Pick<
@@ -73,8 +75,9 @@ export async function openTapFd(options?: TapFdOptions): Promise<TapFd> {
   const { fd, name } = opened;
   try {
     markInterface(name, { backend: BACKEND, persistent: false });
-    configureInterface(
+    configureLink(
       addon,
+      getLink(addon, name).index,
       name,
       { mtu: resolved.mtu, mac: resolved.mac, addresses: resolved.addresses, up: resolved.up || undefined },
       (error, what) => openError(error, `${what} on ${name}`),
@@ -83,6 +86,6 @@ export async function openTapFd(options?: TapFdOptions): Promise<TapFd> {
     return Object.freeze({ fd, name, mac: Buffer.from(resolved.mac), mtu: resolved.mtu });
   } catch (error) {
     closeSync(fd); // the last copy: the interface goes with it
-    throw error;
+    throw openError(error, `configure tap device ${name}`);
   }
 }

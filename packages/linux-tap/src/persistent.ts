@@ -9,6 +9,8 @@ import { TapError, TapErrorCode, checkInterfaceName, formatMac, resolveOpenOptio
 import { loadAddon, type RawAddon, type RawSystemError } from './addon.js';
 import { BACKEND, openError } from './errors.js';
 import { IFF_PERSIST, TAP_LIMITS, markInterface } from './port.js';
+import { configureLink } from './link.js';
+import { getLink } from './rtnetlink.js';
 
 /** Options of {@link preparePersistentTap}. */
 export interface PersistentTapOptions {
@@ -114,23 +116,21 @@ export async function preparePersistentTap(options: PersistentTapOptions): Promi
     throw openError(error, `prepare persistent tap ${name}`);
   }
   try {
-    addon.setMtu(name, resolved.mtu);
-    if (mac !== undefined) addon.setMac(name, resolved.mac);
-    let ipv4 = 0;
-    for (const address of resolved.addresses) {
-      if (address.family === 6) addon.addAddress(name, 6, address.address, address.prefixLength);
-      else
-        addon.addAddress(
-          name,
-          4,
-          address.address,
-          address.prefixLength,
-          ipv4++ ? `${name}:${ipv4 - 1}` : name,
-        );
-    }
-    if (resolved.up) addon.setUp(name, true);
+    const { index } = getLink(addon, name);
+    configureLink(
+      addon,
+      index,
+      name,
+      {
+        mtu: resolved.mtu,
+        mac: mac === undefined ? undefined : resolved.mac,
+        addresses: resolved.addresses,
+        up: resolved.up || undefined,
+      },
+      (error, what) => openError(error, `${what} on ${name}`),
+    );
     markInterface(name, { backend: BACKEND, persistent: true });
-    const link = addon.getLink(name);
+    const link = getLink(addon, index);
     return { name, mtu: link.mtu, mac: formatMac(link.mac), owner, group };
   } catch (error) {
     // Undo: a device that is not persistent any more goes with the fd setPersistent closes.
@@ -159,7 +159,7 @@ export async function removePersistentTap(
   const addon = loadAddon(options.env ?? process.env);
   const what = `remove persistent tap ${name}`;
   try {
-    addon.getLink(name);
+    getLink(addon, name);
   } catch (error) {
     if ((error as Partial<RawSystemError>).code === 'ENODEV') return false;
     throw openError(error, what);

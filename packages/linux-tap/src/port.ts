@@ -16,6 +16,7 @@ import {
   parseCidr,
   type Frame,
   type InterfaceAddress,
+  type LinkState,
   type PortPipe,
   type PortSink,
   type ResolvedOpenOptions,
@@ -27,6 +28,8 @@ import {
 } from '@tapkit/core';
 import { loadAddon, type RawAddon, type RawSystemError, type RawTapHandle } from './addon.js';
 import { BACKEND, attachError, closedError, ioError, isGone, openError } from './errors.js';
+import { InterfaceLink, configureLink, type LinkConfig } from './link.js';
+import { getLink } from './rtnetlink.js';
 import { VNET_HEADER_LENGTH } from './vnet.js';
 
 /** Options of the linux-tap backend: {@link TapOpenOptions} plus Linux's own. */
@@ -149,7 +152,10 @@ function readKernelDrops(name: string): Record<string, number> | undefined {
 /** The queues of one device and everything they share. */
 class LinuxQueues {
   #name = '';
-  readonly mtu: number;
+  /** The MTU asked for at open: what receive buffers are sized for. */
+  readonly #openMtu: number;
+  /** The interface, followed live (name, MTU, up, addresses): set once the device exists. */
+  #link: InterfaceLink | undefined;
   readonly #addon: RawAddon;
   readonly #mode: 'tap' | 'tun';
   /** Offload mode: frames carry a virtio-net header in front. */
@@ -173,13 +179,30 @@ class LinuxQueues {
   constructor(addon: RawAddon, mode: 'tap' | 'tun', mtu: number, offload = false) {
     this.#addon = addon;
     this.#mode = mode;
-    this.mtu = mtu;
+    this.#openMtu = mtu;
     this.offload = offload;
     this.#minFrame = offload ? VNET_HEADER_LENGTH + ETHERNET_HEADER : 0;
   }
 
   get name(): string {
-    return this.#name;
+    return this.#link?.name ?? this.#name;
+  }
+
+  get mtu(): number {
+    return this.#link?.mtu ?? this.#openMtu;
+  }
+
+  get up(): boolean | undefined {
+    return this.#link?.up;
+  }
+
+  get addresses(): readonly string[] | undefined {
+    return this.#link?.addresses;
+  }
+
+  /** Follows the interface `name`, from now on. */
+  #watch(name: string): void {
+    this.#link = new InterfaceLink(this.#addon, name);
   }
 
   /**
@@ -204,6 +227,7 @@ class LinuxQueues {
       }
       this.#attached = attach;
       for (let i = 1; i < queues; i++) this.#openQueue(this.#name, true, false, undefined);
+      this.#watch(this.#name);
       // An attached device has counted before: only what it counts from now on is ours.
       this.#kernelDropsAtOpen = this.#kernelDrops = readKernelDrops(this.#name) ?? {};
     } catch (error) {
@@ -217,6 +241,7 @@ class LinuxQueues {
   adopt(fd: number, name: string): void {
     try {
       this.#openQueue(name, false, false, undefined, fd);
+      this.#watch(name);
     } catch (error) {
       this.#discard();
       throw openError(error, `adopt fd ${fd} of ${name}`);
@@ -238,8 +263,8 @@ class LinuxQueues {
     const reserve = this.offload
       ? OFFLOAD_MAX_FRAME_LENGTH
       : this.#mode === 'tap'
-        ? this.mtu + ETHERNET_HEADER + VLAN_TAG
-        : this.mtu;
+        ? this.#openMtu + ETHERNET_HEADER + VLAN_TAG
+        : this.#openMtu;
     const handle = new this.#addon.TapHandle({
       name,
       ...(fd !== undefined && { fd }),
@@ -276,13 +301,35 @@ class LinuxQueues {
     return handle;
   }
 
-  /** Sets the MTU, MAC, addresses and up flag given, by ioctl; on failure the port is discarded. */
-  configure(settings: LinkSettings): void {
-    const name = this.#name;
-    configureInterface(this.#addon, name, settings, (error, what) => {
+  /**
+   * Sets the MTU, MAC, addresses and up flag given (see {@link configureLink}), then reads the
+   * interface's whole state. On failure the port is discarded.
+   */
+  configure(settings: LinkConfig): void {
+    const link = this.#link!;
+    const name = this.name;
+    configureLink(this.#addon, link.index, name, settings, (error, what) => {
       this.#discard();
       return this.#attached ? attachError(error, name, what) : openError(error, `${what} on ${name}`);
     });
+    link.refresh();
+  }
+
+  // TapPort's setters (see InterfaceLink).
+  setMtu(mtu: number): Promise<void> {
+    return this.#link!.setters.setMtu(mtu);
+  }
+
+  setUp(up: boolean): Promise<void> {
+    return this.#link!.setters.setUp(up);
+  }
+
+  addAddress(address: InterfaceAddress, options: { readonly dad: boolean }): Promise<void> {
+    return this.#link!.setters.addAddress(address, options);
+  }
+
+  removeAddress(address: InterfaceAddress): Promise<void> {
+    return this.#link!.setters.removeAddress(address);
   }
 
   #failed(error: RawSystemError): void {
@@ -296,11 +343,11 @@ class LinuxQueues {
     if (error.syscall === 'write' && !isGone(error)) {
       // A queued write the kernel refused: that frame is lost, the device goes on.
       sink.dropped('txError');
-      sink.error(ioError(error, this.#name));
+      sink.error(ioError(error, this.name));
       return;
     }
     // A failed read stops reading for good (the addon polls no more): the device is done.
-    sink.gone(ioError(error, this.#name));
+    sink.gone(ioError(error, this.name));
   }
 
   /**
@@ -319,12 +366,12 @@ class LinuxQueues {
     if (sys.code === 'EINVAL') {
       throw new TapError(
         TapErrorCode.INVALID_ARGUMENT,
-        `${this.#name}: the kernel refused the frame (EINVAL)` +
+        `${this.name}: the kernel refused the frame (EINVAL)` +
           (this.offload ? ': its virtio-net header does not fit the frame behind it' : ''),
         { backend: BACKEND, cause: error, errno: sys.errno ?? -22, osCode: 'EINVAL', syscall: 'write' },
       );
     }
-    const tapError = ioError(error, this.#name);
+    const tapError = ioError(error, this.name);
     if (isGone(error)) this.#sink?.gone(tapError);
     throw tapError;
   }
@@ -338,6 +385,7 @@ class LinuxQueues {
 
   start(sink: PortSink): void {
     this.#sink = sink;
+    this.#link?.start((state: Partial<LinkState>) => sink.link(state));
     for (const handle of this.#handles) handle.resume();
   }
 
@@ -357,7 +405,7 @@ class LinuxQueues {
       if (frame.length > this.mtu) {
         throw new TapError(
           TapErrorCode.FRAME_TOO_LARGE,
-          `packet of ${frame.length} bytes exceeds ${this.#name}'s MTU of ${this.mtu}`,
+          `packet of ${frame.length} bytes exceeds ${this.name}'s MTU of ${this.mtu}`,
           { backend: BACKEND },
         );
       }
@@ -373,7 +421,7 @@ class LinuxQueues {
   }
 
   write(frame: Frame): boolean {
-    if (this.#closed) throw closedError(this.#name);
+    if (this.#closed) throw closedError(this.name);
     this.#check(frame);
     let queued: number;
     try {
@@ -385,7 +433,7 @@ class LinuxQueues {
   }
 
   writeBatch(frames: readonly Frame[]): boolean {
-    if (this.#closed) throw closedError(this.#name);
+    if (this.#closed) throw closedError(this.name);
     for (const frame of frames) this.#check(frame);
     let queued: number;
     try {
@@ -441,7 +489,7 @@ class LinuxQueues {
       for (const handle of sources) handle.pipeTo!(target);
     } catch (error) {
       for (const handle of sources) handle.pipeTo!(null); // none of them pipes, then
-      throw ioError(error, this.#name);
+      throw ioError(error, this.name);
     }
     let stopped = false;
     return {
@@ -466,7 +514,7 @@ class LinuxQueues {
 
   /** The kernel's drops on its side of the device since it was opened (see readKernelDrops). */
   osDrops(): Record<string, number> {
-    if (!this.#closed) this.#kernelDrops = readKernelDrops(this.#name) ?? this.#kernelDrops;
+    if (!this.#closed) this.#kernelDrops = readKernelDrops(this.name) ?? this.#kernelDrops;
     const drops: Record<string, number> = {};
     for (const [reason, count] of Object.entries(this.#kernelDrops)) {
       drops[reason] = count - (this.#kernelDropsAtOpen[reason] ?? 0);
@@ -517,7 +565,8 @@ class LinuxQueues {
   }
 
   #release(): void {
-    this.#kernelDrops = readKernelDrops(this.#name) ?? this.#kernelDrops; // the last word
+    this.#kernelDrops = readKernelDrops(this.name) ?? this.#kernelDrops; // the last word
+    this.#link?.close();
     let unsent = 0;
     for (const handle of this.#handles) unsent += handle.close();
     if (unsent > 0) this.#sink?.dropped('closeUnsent', unsent);
@@ -561,58 +610,6 @@ class LinuxTapPort extends LinuxQueues implements TapPort {
     }
     return groups;
   }
-}
-
-/** Settings of an interface to change: those given, in this order. */
-export interface LinkSettings {
-  mtu?: number | undefined;
-  mac?: Uint8Array | undefined;
-  addresses: readonly InterfaceAddress[];
-  up?: boolean | undefined;
-}
-
-/**
- * Sets the MTU, MAC, addresses and up flag given on the interface `name`, by ioctl. A step that
- * fails throws what `failed` makes of its error and of what the step was doing.
- */
-export function configureInterface(
-  addon: RawAddon,
-  name: string,
-  settings: LinkSettings,
-  failed: (error: unknown, what: string) => TapError,
-): void {
-  const step = (what: string, action: () => void): void => {
-    try {
-      action();
-    } catch (error) {
-      throw failed(error, what);
-    }
-  };
-  const mtu = settings.mtu;
-  if (mtu !== undefined) step(`set MTU ${mtu}`, () => addon.setMtu(name, mtu));
-  const mac = settings.mac;
-  if (mac) step('set MAC', () => addon.setMac(name, mac));
-  let ipv4 = 0;
-  for (const address of settings.addresses) {
-    step(`add address ${address.cidr}`, () => {
-      if (address.family === 6) return addon.addAddress(name, 6, address.address, address.prefixLength);
-      // SIOCSIFADDR replaces the address of a label: each IPv4 address after the first gets an
-      // alias label of its own.
-      const label = ipv4 === 0 ? name : `${name}:${ipv4}`;
-      if (label.length > 15) {
-        throw new TapError(
-          TapErrorCode.INVALID_OPTION,
-          `cannot add ${address.cidr} to ${name}: a second IPv4 address needs the label ${label}, longer than ` +
-            '15 characters; use a shorter interface name',
-          { backend: BACKEND },
-        );
-      }
-      addon.addAddress(name, 4, address.address, address.prefixLength, label);
-      ipv4++;
-    });
-  }
-  const up = settings.up;
-  if (up !== undefined) step(up ? 'bring up' : 'bring down', () => addon.setUp(name, up));
 }
 
 /**
@@ -664,7 +661,7 @@ function attachLinuxPort(
   }
   let link;
   try {
-    link = addon.getLink(name);
+    link = getLink(addon, name);
   } catch (error) {
     throw attachError(error, name);
   }
@@ -735,7 +732,7 @@ function adoptLinuxPort(addon: RawAddon, options: ResolvedOpenOptions, raw: Linu
   const name = tapOfFd(fd);
   let link;
   try {
-    link = addon.getLink(name);
+    link = getLink(addon, name);
   } catch (error) {
     throw openError(error, `adopt fd ${fd} of ${name}`);
   }

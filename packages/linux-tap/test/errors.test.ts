@@ -5,7 +5,7 @@ import { TapErrorCode, isTapError } from '@tapkit/core';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { loadAddon, type RawSystemError } from '../src/addon.js';
-import { ioError, openError } from '../src/errors.js';
+import { MTU_REQUEST, changeError, ioError, openError } from '../src/errors.js';
 import { probeLinuxTap } from '../src/index.js';
 import { PACKAGE_ROOT } from './helpers.js';
 
@@ -39,19 +39,38 @@ describe('linux-tap errors', () => {
     expect(error).toMatchObject({ errno: -2, osCode: 'ENOENT', syscall: 'open', backend: 'linux-tap' });
   });
 
-  it('maps what TUNSETIFF and the configuration ioctls say', () => {
+  it('maps what TUNSETIFF and the rtnetlink configuration say', () => {
     const cases: [RawSystemError, string][] = [
       [sysError('EPERM', 'ioctl', { request: 'TUNSETIFF' }), TapErrorCode.PERMISSION_DENIED],
       [sysError('EACCES', 'open', { path: '/dev/net/tun' }), TapErrorCode.PERMISSION_DENIED],
       [sysError('EBUSY', 'ioctl', { request: 'TUNSETIFF' }), TapErrorCode.NAME_IN_USE],
       [sysError('EINVAL', 'ioctl', { request: 'TUNSETIFF' }), TapErrorCode.INVALID_OPTION],
-      [sysError('EINVAL', 'ioctl', { request: 'SIOCSIFMTU' }), TapErrorCode.MTU_UNSUPPORTED],
-      [sysError('EEXIST', 'ioctl', { request: 'SIOCSIFADDR' }), TapErrorCode.INVALID_OPTION],
+      [sysError('EINVAL', 'rtnetlink', { request: MTU_REQUEST }), TapErrorCode.MTU_UNSUPPORTED],
+      [sysError('EEXIST', 'rtnetlink', { request: 'RTM_NEWADDR' }), TapErrorCode.INVALID_OPTION],
+      [sysError('EAFNOSUPPORT', 'rtnetlink', { request: 'RTM_NEWADDR' }), TapErrorCode.INVALID_OPTION],
       [sysError('EMFILE', 'open'), TapErrorCode.SYSTEM],
     ];
     for (const [raw, code] of cases)
       expect(openError(raw, 'open').code, `${raw.code} ${raw.request}`).toBe(code);
     expect(openError(sysError('EPERM', 'ioctl'), 'open').message).toContain('CAP_NET_ADMIN');
+  });
+
+  it("maps what changing an open device's interface says", () => {
+    const cases: [RawSystemError, string][] = [
+      [sysError('EPERM', 'rtnetlink', { request: 'RTM_SETLINK' }), TapErrorCode.PERMISSION_DENIED],
+      [sysError('EINVAL', 'rtnetlink', { request: MTU_REQUEST }), TapErrorCode.MTU_UNSUPPORTED],
+      [sysError('EEXIST', 'rtnetlink', { request: 'RTM_NEWADDR' }), TapErrorCode.INVALID_ARGUMENT],
+      [sysError('EADDRNOTAVAIL', 'rtnetlink', { request: 'RTM_DELADDR' }), TapErrorCode.INVALID_ARGUMENT],
+      // Moved to another namespace: the device works on, its settings are out of reach.
+      [sysError('ENODEV', 'rtnetlink', { request: 'RTM_SETLINK' }), TapErrorCode.SYSTEM],
+      [sysError('EINVAL', 'rtnetlink', { request: 'RTM_SETLINK' }), TapErrorCode.SYSTEM],
+    ];
+    for (const [raw, code] of cases) {
+      const error = changeError(raw, 'set MTU 9000 on tap0');
+      expect(error.code, `${raw.code} ${raw.request}`).toBe(code);
+      expect(error).toMatchObject({ backend: 'linux-tap', osCode: raw.code, syscall: 'rtnetlink' });
+    }
+    expect(changeError(sysError('EPERM', 'rtnetlink'), 'x').message).toContain('CAP_NET_ADMIN');
   });
 
   it('maps I/O errors: a deleted interface is DEVICE_GONE', () => {

@@ -45,6 +45,7 @@ import {
   verifyIPv4Checksum,
   type EthernetFrame,
   type Frame,
+  type InterfaceAddress,
 } from '@tapkit/core';
 import { MOCK_CAPABILITIES } from './port.js';
 import { Link, type Switch } from './switch.js';
@@ -267,6 +268,19 @@ export class VirtualHost {
       gone: (error) => this.#abortPending(error),
     });
     sw.attach(this.#link);
+  }
+
+  /**
+   * @internal A device's station takes one of the device's addresses, or gives it up (the
+   * device's addAddress/removeAddress, the network's admin verbs).
+   */
+  setAddress(address: InterfaceAddress, present: boolean): void {
+    const list = address.family === 4 ? this.#ip4 : this.#ip6;
+    const at = list.findIndex((a) => a.every((byte, i) => byte === address.address[i]));
+    if (present && at < 0) list.push(Uint8Array.from(address.address));
+    if (!present && at >= 0) list.splice(at, 1);
+    if (address.family === 6)
+      this.#groups.splice(0, this.#groups.length, ...this.#ip6.map(solicitedNodeMulticast));
   }
 
   /** The host's MAC (6 bytes, as `TapDevice.mac`; `formatMac()` for text). A copy. */

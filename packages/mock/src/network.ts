@@ -6,8 +6,11 @@
  * @module
  */
 import {
+  checkInterfaceName,
+  checkMtu,
   definePortBackend,
   describeValue,
+  parseCidr,
   isNameTemplate,
   fromSystemError,
   isTapError,
@@ -21,7 +24,7 @@ import {
 import { Capture, type MockCapture, type MockCaptureOptions } from './capture.js';
 import { resolveFaults, type MockFaults } from './faults.js';
 import { STATION, resolveHostOptions, VirtualHost, type VirtualHostOptions } from './host.js';
-import { MOCK_CAPABILITIES, MockPort } from './port.js';
+import { MOCK_CAPABILITIES, MockPort, changeLink, type LinkChangeRequest } from './port.js';
 import { mulberry32, type Random } from './random.js';
 import { Link, Switch, type MockNetworkStats, type PortKind } from './switch.js';
 
@@ -50,6 +53,8 @@ export interface MockPortInfo {
   readonly kind: PortKind;
   readonly mac: string;
   readonly mtu: number;
+  /** A device port's interface is up (hosts and stations: always). */
+  readonly up: boolean;
   /** The receiver is paused (its queue is full) and frames wait in its backlog. */
   readonly paused: boolean;
   readonly backlog: number;
@@ -136,6 +141,8 @@ export class MockNetwork implements AsyncDisposable {
     // Batches of at most half the receive queue: see Switch.#hand.
     const chunk = Math.max(1, options.rxQueueFrames - (options.rxQueueFrames >> 1));
     const link = new Link(name, 'device', Uint8Array.from(options.mac), options.mtu, chunk, undefined);
+    link.up = options.up;
+    link.addresses = options.addresses.map((a) => a.cidr);
     this.#switch.attach(link);
     // The device's OS station, as on a real backend: at device.mac, holding the device's
     // addresses, answering ARP, neighbour discovery and ping on the network.
@@ -258,6 +265,47 @@ export class MockNetwork implements AsyncDisposable {
           : fromSystemError(error, what);
   }
 
+  // ---- Admin verbs: what `ip link` / `ip addr` do to a device's interface. The device follows,
+  // with a `link` event, as a real one follows its OS interface.
+
+  /** Sets a device port's MTU (`ip link set dev X mtu N`). */
+  setMtu(portName: string, mtu: number): void {
+    this.#admin(portName, { mtu: checkMtu(mtu, MOCK_CAPABILITIES) });
+  }
+
+  /** Renames a device port (`ip link set dev X name Y`). Throws NAME_IN_USE for a taken name. */
+  rename(portName: string, name: string): void {
+    this.#admin(portName, { name: checkInterfaceName(name) });
+  }
+
+  /** Brings a device port's interface up or down: down, it neither takes nor sends frames. */
+  setUp(portName: string, up: boolean): void {
+    if (typeof up !== 'boolean') throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'up must be a boolean');
+    this.#admin(portName, { up });
+  }
+
+  /** Adds an address to a device port's interface (its OS station answers for it). */
+  addAddress(portName: string, cidr: string): void {
+    this.#admin(portName, { add: parseCidr(cidr) });
+  }
+
+  /** Removes an address from a device port's interface. */
+  removeAddress(portName: string, cidr: string): void {
+    this.#admin(portName, { remove: parseCidr(cidr) });
+  }
+
+  #admin(portName: string, change: LinkChangeRequest): void {
+    this.#checkOpen();
+    const link = this.#link(portName);
+    if (link.kind !== 'device') {
+      throw new TapError(
+        TapErrorCode.INVALID_ARGUMENT,
+        `${portName} is a ${link.kind} port: only a device's interface can be changed`,
+      );
+    }
+    changeLink(this.#switch, link, change);
+  }
+
   /** Starts a pcap capture of frames entering the switch, or of frames from and to one port. */
   capture(options: MockCaptureOptions = {}): MockCapture {
     this.#checkOpen();
@@ -277,6 +325,7 @@ export class MockNetwork implements AsyncDisposable {
       kind: l.kind,
       mac: [...l.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'),
       mtu: l.mtu,
+      up: l.up,
       paused: l.paused,
       backlog: l.backlog.length,
     }));

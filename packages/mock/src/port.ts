@@ -8,6 +8,7 @@ import {
   TapError,
   TapErrorCode,
   type Frame,
+  type InterfaceAddress,
   type PortSink,
   type TapCapabilities,
   type TapPort,
@@ -26,6 +27,45 @@ export const MOCK_CAPABILITIES: TapCapabilities = Object.freeze({
   osInterface: false,
 });
 
+/** A change to a device port's interface: see {@link changeLink}. */
+export interface LinkChangeRequest {
+  readonly name?: string;
+  readonly mtu?: number;
+  readonly up?: boolean;
+  readonly add?: InterfaceAddress;
+  readonly remove?: InterfaceAddress;
+}
+
+/**
+ * Changes a device port's interface, as an admin (the network's verbs) or the device's own
+ * setters do, and tells the device. Arguments are checked by the caller; what depends on the
+ * network's state (a name in use, an address there already or not there) is checked here.
+ */
+export function changeLink(sw: Switch, link: Link, change: LinkChangeRequest): void {
+  const { name, mtu, up, add, remove } = change;
+  if (name !== undefined && name !== link.name && sw.links.has(name)) {
+    throw new TapError(TapErrorCode.NAME_IN_USE, `a port named ${name} exists already on the network`);
+  }
+  if (add !== undefined && link.addresses.includes(add.cidr)) {
+    throw new TapError(TapErrorCode.INVALID_ARGUMENT, `${link.name} has the address ${add.cidr} already`);
+  }
+  if (remove !== undefined && !link.addresses.includes(remove.cidr)) {
+    throw new TapError(TapErrorCode.INVALID_ARGUMENT, `${link.name} has no address ${remove.cidr}`);
+  }
+  if (name !== undefined) sw.rename(link, name);
+  if (mtu !== undefined) link.mtu = mtu;
+  if (up !== undefined) link.up = up;
+  if (add !== undefined) {
+    link.addresses = [...link.addresses, add.cidr];
+    link.station?.setAddress(add, true);
+  }
+  if (remove !== undefined) {
+    link.addresses = link.addresses.filter((cidr) => cidr !== remove.cidr);
+    link.station?.setAddress(remove, false);
+  }
+  link.onChange?.({ name: link.name, mtu: link.mtu, up: link.up, addresses: link.addresses });
+}
+
 export class MockPort implements TapPort {
   readonly capabilities = MOCK_CAPABILITIES;
   readonly #switch: Switch;
@@ -36,6 +76,7 @@ export class MockPort implements TapPort {
    * `runAllTimers()` would never end.)
    */
   readonly #keepAlive: MessagePort;
+  #sink: PortSink | undefined;
 
   constructor(sw: Switch, link: Link) {
     this.#switch = sw;
@@ -58,6 +99,41 @@ export class MockPort implements TapPort {
     return this.#link.mtu;
   }
 
+  get up(): boolean {
+    return this.#link.up;
+  }
+
+  get addresses(): readonly string[] {
+    return this.#link.addresses;
+  }
+
+  // The setters: what an admin would do to the interface (see MockNetwork.setMtu and the rest).
+  setMtu(mtu: number): void {
+    this.#change({ mtu });
+  }
+
+  setUp(up: boolean): void {
+    this.#change({ up });
+  }
+
+  addAddress(address: InterfaceAddress): void {
+    this.#change({ add: address });
+  }
+
+  removeAddress(address: InterfaceAddress): void {
+    this.#change({ remove: address });
+  }
+
+  #change(change: LinkChangeRequest): void {
+    if (!this.#link.attached) {
+      throw new TapError(
+        TapErrorCode.DEVICE_GONE,
+        `mock port ${this.#link.name} is no longer on its network`,
+      );
+    }
+    changeLink(this.#switch, this.#link, change);
+  }
+
   start(sink: PortSink): void {
     const link = this.#link;
     if (!link.attached) {
@@ -69,20 +145,31 @@ export class MockPort implements TapPort {
     }
     // Frames that arrived between attach and start wait in the backlog; start lets them through.
     link.endpoint = sink;
+    link.onChange = (state) => sink.link(state);
+    this.#sink = sink;
     this.#switch.resume(link);
   }
 
   write(frame: Frame): boolean {
     this.#check();
+    if (!this.#link.up) return this.#down([frame]);
     // The one copy: the caller may reuse its buffer as soon as write() returns.
     return this.#switch.ingress(this.#link, this.#switch.copier.copy(frame));
   }
 
   writeBatch(frames: readonly Frame[]): boolean {
     this.#check(); // an injected failure fails the whole batch, before any frame is sent
+    if (!this.#link.up) return this.#down(frames);
     let ok = true;
     for (const frame of frames) ok = this.#switch.ingress(this.#link, this.#switch.copier.copy(frame));
     return ok;
+  }
+
+  /** Writes to a down interface are dropped, as the kernel's tap refuses them (EIO). */
+  #down(frames: readonly Frame[]): boolean {
+    const bytes = frames.reduce((sum, frame) => sum + frame.length, 0);
+    this.#sink?.notSent('interfaceDown', frames.length, bytes);
+    return true;
   }
 
   #check(): void {

@@ -12,7 +12,7 @@
  * @module
  */
 // Every frame in the switch is a Buffer: a copy the switch owns (see FrameCopier), delivered as is.
-import type { ReceivedFrame as Frame, TapError } from '@tapkit/core';
+import type { ReceivedFrame as Frame, InterfaceAddress, LinkState, TapError } from '@tapkit/core';
 import { FrameCopier } from './copy.js';
 import type { ResolvedFaults } from './faults.js';
 import type { Random } from './random.js';
@@ -34,8 +34,13 @@ export interface Endpoint {
 export type PortKind = 'device' | 'host' | 'station';
 
 export class Link {
-  /** A device port's OS station, which leaves the network with it. */
-  station: { detach(): void } | undefined;
+  /** A device port's OS station, which leaves the network with it and holds its addresses. */
+  station: { detach(): void; setAddress(address: InterfaceAddress, present: boolean): void } | undefined;
+  /** A device port's interface: up (frames pass) or down, and its addresses (CIDR strings). */
+  up = true;
+  addresses: string[] = [];
+  /** Told every change of the name, MTU, up flag or addresses (the device's engine, through its port). */
+  onChange: ((state: Partial<LinkState>) => void) | undefined;
   /** Set when the port's device starts (hosts: at once). Until then frames wait in the backlog. */
   endpoint: Endpoint | undefined;
   attached = true;
@@ -68,10 +73,11 @@ export class Link {
   };
 
   constructor(
-    readonly name: string,
+    /** Changed by a rename (see Switch.rename). */
+    public name: string,
     readonly kind: PortKind,
     readonly mac: Uint8Array,
-    readonly mtu: number,
+    public mtu: number,
     /** At most this many frames per receive() call: half the device's receive queue. */
     readonly maxBatch: number,
     endpoint: Endpoint | undefined,
@@ -99,6 +105,7 @@ export interface MockNetworkStats {
   readonly fdbEntries: number;
   /**
    * Frames dropped, by reason: `mtuExceeded` (larger than the egress port's MTU allows),
+   * `linkDown` (the egress device's interface is down),
    * `loss` (fault), `backlogFull` (a paused receiver's backlog was full), `filtered` (unicast
    * to a MAC learned on the port it came from). Reasons with no drop are absent.
    */
@@ -195,6 +202,14 @@ export class Switch {
 
   attach(link: Link): void {
     this.links.set(link.name, link);
+  }
+
+  /** Renames a port, keeping its place in the flooding order. */
+  rename(link: Link, name: string): void {
+    const links = [...this.links.values()];
+    this.links.clear();
+    link.name = name;
+    for (const l of links) this.links.set(l.name, l);
   }
 
   /** Removes a port: its FDB entries, pending deliveries and timers go with it. Idempotent. */
@@ -342,6 +357,10 @@ export class Switch {
   #egress(link: Link, frame: Frame, copy: boolean): boolean {
     if (frame.length > frameLimit(frame, link.mtu)) {
       this.#drop('mtuExceeded');
+      return false;
+    }
+    if (!link.up) {
+      this.#drop('linkDown'); // a down interface takes nothing, as a NIC without link
       return false;
     }
     const faults = link.faults ?? this.#faults;

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { createSimulatedUtunSystem, darwinUtun } from '@tapkit/darwin-utun';
 import { linuxTap } from '@tapkit/linux-tap';
 import { PRIVILEGE_PROBLEM, run } from '@tapkit/test-support';
 import { describe, expect, it } from 'vitest';
@@ -97,6 +98,15 @@ const causes: Record<TapErrorCodeValue, () => unknown> = {
       await dev.close();
       dev.write(frame());
     }),
+  // "removeAddress() on darwin-feth and darwin-utun" (over the simulated utun system here).
+  ERR_TAP_UNSUPPORTED_OPERATION: async () => {
+    const dev = await darwinUtun.open({ system: createSimulatedUtunSystem(), addresses: ['10.0.0.1/24'] });
+    try {
+      await dev.removeAddress('10.0.0.1/24');
+    } finally {
+      await dev.close();
+    }
+  },
   ERR_TAP_BUSY: () =>
     onMock(async (net) => {
       const [a, b, c] = [await net.open(), await net.open(), await net.open()];

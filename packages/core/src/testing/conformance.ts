@@ -17,7 +17,7 @@ import { isTapError, TapErrorCode, type TapErrorCodeValue } from '../errors.js';
 import { ArpOp } from '../codec/arp.js';
 import { buildArpRequestFrame, buildIcmpEchoFrame, buildUdpFrame, decodeFrame } from '../codec/frames.js';
 import { formatMac, isMulticastMac, macEquals, randomMac } from '../codec/mac.js';
-import type { Frame, ReceivedFrame, TapDevice, TapOpenOptions } from '../types.js';
+import type { Frame, LinkChange, ReceivedFrame, TapDevice, TapOpenOptions } from '../types.js';
 
 /** The runner functions the suite needs (vitest's and node:test's fit). */
 export interface TestApi {
@@ -48,6 +48,11 @@ export interface ConformanceTarget {
    * stack (darwin-feth's simulated one) gives `[]`: its real-Mac tests check this.
    */
   readonly answers?: readonly ('arp' | 'ping')[];
+  /**
+   * The backend can change an open device's MTU (`setMtu`). Default true; false: the suite
+   * checks that `setMtu` rejects with `ERR_TAP_UNSUPPORTED_OPERATION` naming the backend.
+   */
+  readonly setMtu?: boolean;
   /** Open/close cycles in the leak test. Default 200. */
   readonly cycles?: number;
   /** How long to wait for a frame. Default 5000 ms. */
@@ -432,6 +437,66 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
         assert.equal(conformanceSeq(got), 3, 'the device still works and the refused batch sent nothing');
       });
     });
+
+    it('checks setter arguments before the backend sees them', async () => {
+      await withPair(async (a) => {
+        await expectCode(() => a.setMtu('1500' as unknown as number), TapErrorCode.INVALID_OPTION);
+        await expectCode(() => a.setMtu(a.capabilities.maxMtu + 1), TapErrorCode.MTU_UNSUPPORTED);
+        await expectCode(() => a.setUp('yes' as unknown as boolean), TapErrorCode.INVALID_ARGUMENT);
+        await expectCode(() => a.addAddress('10.0.0.1'), TapErrorCode.INVALID_OPTION);
+        await expectCode(() => a.removeAddress('nonsense/8'), TapErrorCode.INVALID_OPTION);
+        const closed = await target.open();
+        await closed.close();
+        await expectCode(() => closed.setMtu(1400), TapErrorCode.CLOSED);
+      });
+    });
+
+    if (target.setMtu === false) {
+      it('refuses setMtu with ERR_TAP_UNSUPPORTED_OPERATION naming the backend', async () => {
+        await withPair(async (a) => {
+          const mtu = a.mtu;
+          await assert.rejects(a.setMtu(a.mtu - 100), (error: unknown) => {
+            assert.ok(isTapError(error, TapErrorCode.UNSUPPORTED_OPERATION), String(error));
+            assert.equal(error.backend, target.backend);
+            return true;
+          });
+          assert.equal(a.mtu, mtu);
+        });
+      });
+    } else {
+      // On one device from open(): a pair may live where the opener cannot change it (linux-tap
+      // moves its pair into a namespace). Its frames go to the program's MAC, which the OS side
+      // ignores.
+      it('follows setMtu: a link event, and writes checked against the new MTU', async () => {
+        const a = await target.open();
+        try {
+          const changes: LinkChange[] = [];
+          a.on('link', (change) => changes.push(change));
+          const before = a.mtu;
+          const smaller = before - 200;
+          await a.setMtu(smaller);
+          assert.equal(a.mtu, smaller);
+          assert.deepEqual(
+            changes.find((change) => change.mtu !== undefined)?.mtu,
+            { from: before, to: smaller },
+            'a link event says the MTU changed',
+          );
+          const largest = smaller + linkHeader(a);
+          const tooLarge = new Uint8Array(largest + 1);
+          tooLarge.set(frameFor(a, a, 1), 0);
+          await expectCode(() => a.write(tooLarge), TapErrorCode.FRAME_TOO_LARGE);
+          await expectCode(() => a.writeBatch([tooLarge]), TapErrorCode.FRAME_TOO_LARGE);
+          a.write(frameFor(a, a, 2, largest)); // at the new MTU: accepted
+          await a.setMtu(before);
+          assert.equal(a.mtu, before);
+          a.write(frameFor(a, a, 3, before + linkHeader(a))); // and at the old one again
+          await a.setMtu(before); // no change: no event
+          assert.equal(changes.filter((change) => change.mtu !== undefined).length, 2);
+        } finally {
+          await a.close();
+        }
+      });
+    }
 
     it('rejects writes after close with ERR_TAP_CLOSED; closing twice is a no-op', async () => {
       const [a, b] = await target.openPair();

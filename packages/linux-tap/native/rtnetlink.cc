@@ -1,0 +1,223 @@
+#include "rtnetlink.h"
+
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tapkit/errors.h"
+
+namespace tapkit {
+namespace {
+
+// Large enough for any one datagram the kernel sends on NETLINK_ROUTE (it sizes dumps to the
+// reader's buffer, up to 32 KiB).
+constexpr size_t kReceiveBytes = 64 * 1024;
+
+int RouteSocket(Napi::Env env, int flags) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | flags, NETLINK_ROUTE);
+  if (fd < 0) throw ErrnoError(env, errno, "socket", std::string(), "NETLINK_ROUTE");
+  return fd;
+}
+
+}  // namespace
+
+Napi::Value RtnetlinkRequest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[0].As<Napi::Uint8Array>().ByteLength() < sizeof(struct nlmsghdr)) {
+    throw Napi::TypeError::New(env, "message must be a Uint8Array holding a netlink message");
+  }
+  Napi::Uint8Array message = info[0].As<Napi::Uint8Array>();
+  std::string request = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "rtnetlink";
+  std::string subject = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : std::string();
+
+  FdGuard sock(RouteSocket(env, 0));
+  // The kernel answers rtnetlink requests before send returns; the timeout only guards
+  // against a kernel that never does.
+  struct timeval timeout = {5, 0};
+  setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(sock.get(), message.Data(), message.ByteLength(), 0, reinterpret_cast<struct sockaddr*>(&kernel),
+             sizeof kernel) < 0) {
+    throw ErrnoError(env, errno, "sendto", subject, request.c_str());
+  }
+  std::vector<uint8_t> answer;
+  std::vector<uint8_t> buffer(kReceiveBytes);
+  for (;;) {
+    ssize_t n = recv(sock.get(), buffer.data(), buffer.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ErrnoError(env, errno, "recv", subject, request.c_str());
+    }
+    // Walked by hand, every length checked (NLMSG_OK mixes signed and unsigned).
+    size_t left = static_cast<size_t>(n);
+    for (const uint8_t* at = buffer.data(); left >= sizeof(struct nlmsghdr);) {
+      const auto* header = reinterpret_cast<const struct nlmsghdr*>(at);
+      size_t length = header->nlmsg_len;
+      if (length < sizeof(struct nlmsghdr) || length > left) break;
+      size_t step = std::min<size_t>(NLMSG_ALIGN(length), left);
+      at += step;
+      left -= step;
+      if (header->nlmsg_type == NLMSG_DONE) {
+        return Napi::Buffer<uint8_t>::Copy(env, answer.data(), answer.size());
+      }
+      if (header->nlmsg_type == NLMSG_ERROR) {
+        if (header->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+          throw ErrnoError(env, EPROTO, "rtnetlink", subject, request.c_str());
+        }
+        int error = static_cast<const struct nlmsgerr*>(NLMSG_DATA(header))->error;
+        if (error != 0) throw ErrnoError(env, -error, "rtnetlink", subject, request.c_str());
+        return Napi::Buffer<uint8_t>::Copy(env, answer.data(), answer.size());  // the ack
+      }
+      const uint8_t* start = reinterpret_cast<const uint8_t*>(header);
+      answer.insert(answer.end(), start, start + header->nlmsg_len);
+      answer.resize(NLMSG_ALIGN(answer.size()));
+      // A request that is neither a dump nor acked ends with its one answer.
+      if ((header->nlmsg_flags & NLM_F_MULTI) == 0) {
+        return Napi::Buffer<uint8_t>::Copy(env, answer.data(), answer.size());
+      }
+    }
+  }
+}
+
+Napi::Function LinkWatcher::Define(Napi::Env env) {
+  return DefineClass(env, "LinkWatcher", {InstanceMethod<&LinkWatcher::Close>("close")});
+}
+
+LinkWatcher::LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkWatcher>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  Napi::Object options = info[0].As<Napi::Object>();
+  if (!options.Get("onMessages").IsFunction() || !options.Get("onError").IsFunction()) {
+    throw Napi::TypeError::New(env, "options.onMessages and options.onError must be functions");
+  }
+  onMessages_ = Napi::Persistent(options.Get("onMessages").As<Napi::Function>());
+  onError_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
+  async_ = std::make_unique<Napi::AsyncContext>(env, "LinkWatcher", Value());
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "no event loop for this environment");
+  }
+
+  FdGuard sock(RouteSocket(env, SOCK_NONBLOCK));
+  struct sockaddr_nl local;
+  memset(&local, 0, sizeof local);
+  local.nl_family = AF_NETLINK;
+  local.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (bind(sock.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof local) < 0) {
+    throw ErrnoError(env, errno, "bind", std::string(), "NETLINK_ROUTE");
+  }
+  Poll* poll = new Poll();
+  poll->owner = nullptr;
+  poll->hook = nullptr;
+  int err = uv_poll_init(loop, &poll->handle, sock.get());
+  if (err != 0) {
+    delete poll;
+    throw ErrnoError(env, -err, "uv_poll_init");
+  }
+  poll->handle.data = poll;
+  // Watching the link is never a reason to keep the process alive: the device's fd is.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
+  err = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
+  if (err != 0 || napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll, &poll->hook) != napi_ok) {
+    poll->hook = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnClosed);
+    if (err != 0) throw ErrnoError(env, -err, "uv_poll_start");
+    throw Napi::Error::New(env, "could not register an environment cleanup hook");
+  }
+  poll->owner = this;
+  poll_ = poll;
+  fd_ = sock.release();
+  // Like the device's handle: alive until close().
+  Ref();
+}
+
+LinkWatcher::~LinkWatcher() { Release(); }
+
+void LinkWatcher::OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg) {
+  Poll* poll = static_cast<Poll*>(arg);
+  if (poll->owner != nullptr) poll->owner->Release();
+}
+
+void LinkWatcher::OnClosed(uv_handle_t* handle) {
+  Poll* poll = static_cast<Poll*>(handle->data);
+  if (poll->hook != nullptr) napi_remove_async_cleanup_hook(poll->hook);
+  delete poll;
+}
+
+// Stops polling and closes the socket; calls no JS (the cleanup hook and the destructor use it).
+void LinkWatcher::Release() {
+  if (poll_ != nullptr) {
+    poll_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnClosed);
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+void LinkWatcher::Close(const Napi::CallbackInfo& info) {
+  bool open = fd_ >= 0;
+  Release();
+  if (open) Unref();  // the wrapper may be collected now
+}
+
+void LinkWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
+  LinkWatcher* self = static_cast<Poll*>(handle->data)->owner;
+  if (self != nullptr) self->ReadMessages();
+}
+
+// Reads every datagram waiting and hands them to JS in one Buffer (netlink messages are
+// self-delimiting). ENOBUFS (notifications were lost: the socket's buffer overflowed) is
+// reported, and reading goes on.
+void LinkWatcher::ReadMessages() {
+  Napi::Env env(env_);
+  Napi::HandleScope scope(env);
+  Ref();  // JS called from here may close this watcher
+  std::vector<uint8_t> messages;
+  std::vector<uint8_t> buffer(kReceiveBytes);
+  int error = 0;
+  while (fd_ >= 0) {
+    ssize_t n = recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      error = errno;
+      if (errno == ENOBUFS) continue;
+      if (poll_ != nullptr) uv_poll_stop(&poll_->handle);  // any other error: the socket is done
+      break;
+    }
+    messages.insert(messages.end(), buffer.data(), buffer.data() + n);
+  }
+  try {
+    // MakeCallback: runs the microtasks the callbacks queue, as TapHandle's do.
+    if (!messages.empty()) {
+      onMessages_.MakeCallback(Value(), {Napi::Buffer<uint8_t>::Copy(env, messages.data(), messages.size())},
+                               *async_);
+    }
+    if (error != 0 && fd_ >= 0) {
+      onError_.MakeCallback(Value(), {ErrnoError(env, error, "recv", std::string(), "NETLINK_ROUTE").Value()},
+                            *async_);
+    }
+  } catch (const Napi::Error& e) {
+    // An exception from a callback: surface it as Node does for any callback's.
+    Unref();
+    napi_fatal_exception(env, e.Value());
+    return;
+  }
+  Unref();
+}
+
+}  // namespace tapkit
