@@ -17,6 +17,7 @@
 #include "tapkit/args.h"
 #include "tapkit/errors.h"
 #include "tapkit/napi_config.h"
+#include "tapkit/poll.h"
 
 #include <errno.h>
 #include <sys/uio.h>
@@ -53,22 +54,8 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
  protected:
   explicit FdHandle(const Napi::CallbackInfo& info) : Wrap(info), env_(info.Env()) {}
 
-  // libuv can still hold the poll handle after this object is gone (uv_close completes on a
-  // later loop turn), so it lives in its own allocation, freed by the close callback, and
-  // points back here only while open. The allocation also holds the environment's async
-  // cleanup hook, removed only once the handle has closed: Node then keeps turning the loop
-  // at the environment's exit until the close callback has run. (With a plain cleanup hook it
-  // did not wait: a worker's environment was freed and this addon unloaded with the close
-  // still pending, and libuv then called the close callback in unmapped code: a segfault.)
-  // pipeEnded, signalled by a pipe's thread whose read failed (the interface was deleted),
-  // runs the same error path on the loop; it shares the allocation and is closed with it.
-  struct Poll {
-    uv_poll_t handle;
-    uv_async_t pipeEnded;
-    FdHandle* owner;
-    napi_async_cleanup_hook_handle hook;
-    int open;  // libuv handles not yet closed: the allocation goes with the last
-  };
+  using Poll = LoopPoll<FdHandle>;
+  friend Poll;
 
   // The read side's shape and the callbacks (options.onRead/onDrain/onError). Call before
   // taking any OS resource: everything here can throw.
@@ -91,33 +78,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
   // Takes `fd` (closing it if this throws) and starts polling it: from here the handle is open.
   void Open(Napi::Env env, int raw) {
     FdGuard fd(raw);
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      throw Napi::Error::New(env, "no event loop for this environment");
-    }
-    auto poll = std::make_unique<Poll>();
-    int err = uv_poll_init(loop, &poll->handle, fd.get());
-    if (err != 0) throw ErrnoError(env, -err, "uv_poll_init", name_);
-    poll->handle.data = poll.get();
-    poll->owner = nullptr;
-    poll->hook = nullptr;
-    poll->open = 1;
-    err = uv_async_init(loop, &poll->pipeEnded, OnPipeEnded);
-    if (err == 0) {
-      poll->pipeEnded.data = poll.get();
-      poll->open = 2;
-      uv_unref(reinterpret_cast<uv_handle_t*>(&poll->pipeEnded));  // the poll alone holds the loop
-    }
-    // The environment's exit (a worker's, or the main thread's at exit) closes the poll and the
-    // fd if JS has not, and waits for the close to complete: see Poll.
-    if (err != 0 || napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll.get(), &poll->hook) != napi_ok) {
-      poll->hook = nullptr;
-      CloseHandles(poll.release());
-      if (err != 0) throw ErrnoError(env, -err, "uv_async_init", name_);
-      throw Napi::Error::New(env, "could not register an environment cleanup hook");
-    }
-    poll->owner = this;
-    poll_ = poll.release();
+    poll_ = Poll::Create(env, fd.get(), this, name_);
     fd_ = fd.release();
     // Like a socket, an open device is not garbage: the wrapper lives until close().
     this->Ref();
@@ -130,15 +91,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
     self().Unlink();  // before the fd closes: no pipe thread may touch it after
     closed_ = true;
     reading_ = false;
-    if (poll_ != nullptr) {
-      poll_->owner = nullptr;
-      CloseHandles(poll_);
-      poll_ = nullptr;
-    }
-    if (fd_ >= 0) {
-      close(fd_);
-      fd_ = -1;
-    }
+    Poll::CloseWithFd(poll_, fd_);
     queue_.clear();
     queuedBytes_ = 0;
   }
@@ -156,7 +109,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
     if (want == 0) {
       uv_poll_stop(&poll_->handle);
     } else {
-      int err = uv_poll_start(&poll_->handle, want, OnPoll);
+      int err = poll_->Start(want);
       if (err != 0) throw ErrnoError(Napi::Env(env_), -err, "uv_poll_start", name_);
     }
   }
@@ -293,36 +246,9 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
     spill_.reset();
   }
 
-  static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg) {
-    Poll* poll = static_cast<Poll*>(arg);
-    // Still open: close it now. Otherwise its close is already pending, and OnClosed removes
-    // the hook, which tells Node this cleanup is done.
-    if (poll->owner != nullptr) poll->owner->ReleaseOsResources();
-  }
-
-  // The last thing libuv does with the poll's handles: only then may the environment go away.
-  static void OnClosed(uv_handle_t* handle) {
-    Poll* poll = static_cast<Poll*>(handle->data);
-    if (--poll->open > 0) return;
-    if (poll->hook != nullptr) napi_remove_async_cleanup_hook(poll->hook);
-    delete poll;
-  }
-
-  static void CloseHandles(Poll* poll) {
-    // uv_close stops the poll first, so the fd may be closed right after.
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnClosed);
-    if (poll->open == 2) uv_close(reinterpret_cast<uv_handle_t*>(&poll->pipeEnded), OnClosed);
-  }
-
   // A pipe's read failed: as if the poll had reported the fd's error.
-  static void OnPipeEnded(uv_async_t* async) {
-    FdHandle* self = static_cast<Poll*>(async->data)->owner;
-    if (self != nullptr && self->self().Piping()) self->HandlePoll(UV_EIO, 0);
-  }
-
-  static void OnPoll(uv_poll_t* handle, int status, int events) {
-    FdHandle* self = static_cast<Poll*>(handle->data)->owner;
-    if (self != nullptr) self->HandlePoll(status, events);
+  void OnPipeEnded() {
+    if (self().Piping()) HandlePoll(UV_EIO, 0);
   }
 
   void HandlePoll(int status, int events) {
