@@ -8,7 +8,6 @@
             "native/addon.cc",
             "native/netconf.cc",
             "native/persist.cc",
-            "native/pipe.cc",
             "native/tap_handle.cc",
             "native/tun.cc"
           ],

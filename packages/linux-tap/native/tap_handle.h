@@ -2,7 +2,7 @@
 #pragma once
 
 #include "tapkit/handle.h"
-#include "pipe.h"
+#include "tapkit/pipe.h"
 
 #include <cstdint>
 #include <deque>
