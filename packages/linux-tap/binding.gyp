@@ -7,7 +7,6 @@
           "sources": [
             "native/addon.cc",
             "native/persist.cc",
-            "native/pipe.cc",
             "native/rtnetlink.cc",
             "native/tap_handle.cc",
             "native/tun.cc"

@@ -188,3 +188,50 @@ export function fromSystemError(
       return new TapError(TapErrorCode.SYSTEM, `${what} failed${at}: ${reason}`, details);
   }
 }
+
+/** What {@link portErrors} needs to know of a backend. */
+export interface PortErrorOptions {
+  readonly backend: string;
+  /** The OS codes (`ENXIO`…) after which the device is no longer there. */
+  readonly gone: ReadonlySet<string>;
+  /** What going away means for this backend: "the utun is gone", "the interface is gone". */
+  readonly goneSubject: string;
+  /** Said after the errno, e.g. ": it was deleted, or its network namespace was". Optional. */
+  readonly goneHint?: string;
+  readonly permissionHint: string;
+}
+
+/** The I/O error helpers a backend's port uses, the same for every backend but for its words. */
+export interface PortErrors {
+  /** True when an I/O error means the device is gone. */
+  readonly isGone: (error: unknown) => boolean;
+  /** An error from reading or writing an open device: DEVICE_GONE, or as {@link fromSystemError}. */
+  readonly ioError: (error: unknown, name: string) => TapError;
+  /** Thrown by a port's methods after close. */
+  readonly closedError: (name: string) => TapError;
+}
+
+/** A backend's {@link PortErrors}. */
+export function portErrors(options: PortErrorOptions): PortErrors {
+  const { backend, gone, goneSubject, goneHint = '', permissionHint } = options;
+  const isGone = (error: unknown): boolean => {
+    const code = systemErrorFields(error).code;
+    return code !== undefined && gone.has(code);
+  };
+  return {
+    isGone,
+    ioError: (error, name) => {
+      if (isTapError(error)) return error;
+      const sys = systemErrorFields(error);
+      if (isGone(error)) {
+        return new TapError(
+          TapErrorCode.DEVICE_GONE,
+          `${name}: ${goneSubject} (${sys.code} from ${sys.syscall ?? 'I/O'})${goneHint}`,
+          systemErrorDetails(error, backend),
+        );
+      }
+      return fromSystemError(error, `${sys.syscall ?? 'I/O'} on ${name}`, { backend, permissionHint });
+    },
+    closedError: (name) => new TapError(TapErrorCode.CLOSED, `${name} is closed`, { backend }),
+  };
+}

@@ -11,6 +11,7 @@
 
 #include "sys.h"
 #include "tapkit/darwin_sdk.h"
+#include "tapkit/args.h"
 #include "tapkit/errors.h"
 
 namespace tapkit {
@@ -23,24 +24,6 @@ constexpr uint32_t kReadsPerBatch = 4;
 constexpr int kMaxDevices = 256;
 constexpr uint32_t kMinBufferSize = 4096;
 constexpr uint32_t kMaxBufferSize = 16 * 1024 * 1024;
-
-Napi::Function FunctionOption(Napi::Object options, const char* key) {
-  Napi::Value value = options.Get(key);
-  if (!value.IsFunction()) {
-    throw Napi::TypeError::New(options.Env(), std::string("options.") + key + " must be a function");
-  }
-  return value.As<Napi::Function>();
-}
-
-uint32_t UintOption(Napi::Object options, const char* key, uint32_t min, uint32_t max) {
-  Napi::Value value = options.Get(key);
-  double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
-  if (!(number >= min && number <= max) || number != static_cast<uint32_t>(number)) {
-    throw Napi::RangeError::New(options.Env(), std::string("options.") + key + " must be an integer from " +
-                                                   std::to_string(min) + " to " + std::to_string(max));
-  }
-  return static_cast<uint32_t>(number);
-}
 
 // Opens the first free /dev/bpfN: each node opens once at a time (EBUSY), and the kernel makes
 // the next node when the last one is opened (bpfopen), so trying them in order finds one.
@@ -89,10 +72,6 @@ BpfReader::BpfReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfReade
   onError_ = Napi::Persistent(FunctionOption(options, "onError"));
   u_int size = UintOption(options, "bufferSize", kMinBufferSize, kMaxBufferSize);
   async_ = std::make_unique<Napi::AsyncContext>(env, "tapkit:BpfReader", Value());
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    throw Napi::Error::New(env, "no event loop for this environment");
-  }
 
   FdGuard fd(OpenBpfDevice(env, &device_));
   // The order matters. The buffer size can only be set before BIOCSETIF (EINVAL after); the
@@ -123,21 +102,10 @@ BpfReader::BpfReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfReade
   // After BIOCSETIF: libuv checks the fd by adding an EVFILT_READ kevent, which a BPF fd
   // accepts only once it is bound (filt_bpfattach). It accepts no other filter, so the poll
   // is only ever started for UV_READABLE.
-  auto poll = std::make_unique<Poll>();
-  int err = uv_poll_init(loop, &poll->handle, fd.get());
-  if (err != 0) throw ErrnoError(env, -err, "uv_poll_init", device_);
   // The environment's exit closes the poll (and the fd) if JS has not: a worker that ends
   // with a reader open leaves nothing behind.
-  poll->handle.data = poll.get();
-  poll->owner = nullptr;
-  if (napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll.get(), &poll->hook) != napi_ok) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll.release()->handle),
-             [](uv_handle_t* handle) { delete static_cast<Poll*>(handle->data); });
-    throw Napi::Error::New(env, "could not register an environment cleanup hook");
-  }
+  poll_ = Poll::Create(env, fd.get(), this, device_);
   // Nothing below throws: from here the reader is open.
-  poll->owner = this;
-  poll_ = poll.release();
   fd_ = fd.release();
   // An open reader is not garbage, like a socket: the wrapper lives until close().
   Ref();
@@ -146,33 +114,12 @@ BpfReader::BpfReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfReade
 
 BpfReader::~BpfReader() { ReleaseOsResources(); }
 
-void BpfReader::OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg) {
-  Poll* poll = static_cast<Poll*>(arg);
-  // Still open: close it now. Otherwise its close is pending, and OnClosed removes the hook.
-  if (poll->owner != nullptr) poll->owner->ReleaseOsResources();
-}
-
-void BpfReader::OnClosed(uv_handle_t* handle) {
-  Poll* poll = static_cast<Poll*>(handle->data);
-  napi_remove_async_cleanup_hook(poll->hook);
-  delete poll;
-}
-
 // Stops polling and closes the fd. Calls no JS, so it is safe from the environment's exit and
 // the destructor; idempotent.
 void BpfReader::ReleaseOsResources() {
   closed_ = true;
   polling_ = false;
-  if (poll_ != nullptr) {
-    poll_->owner = nullptr;
-    // uv_close stops the poll at once, so the fd may be closed right after.
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnClosed);
-    poll_ = nullptr;
-  }
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
-  }
+  Poll::CloseWithFd(poll_, fd_);
 }
 
 Napi::Value BpfReader::GetBufferSize(const Napi::CallbackInfo& info) {
@@ -192,7 +139,7 @@ void BpfReader::SetPolling(Napi::Env env, bool on) {
     uv_poll_stop(&poll_->handle);
     return;
   }
-  int err = uv_poll_start(&poll_->handle, UV_READABLE, OnPoll);
+  int err = poll_->Start(UV_READABLE);
   if (err != 0) {
     polling_ = false;
     throw ErrnoError(env, -err, "uv_poll_start", device_);
@@ -220,30 +167,25 @@ void BpfReader::Close(const Napi::CallbackInfo& info) {
   }
 }
 
-void BpfReader::OnPoll(uv_poll_t* handle, int status, int events) {
-  BpfReader* self = static_cast<Poll*>(handle->data)->owner;
-  if (self == nullptr) return;
-  Napi::Env env(self->env_);
+void BpfReader::HandlePoll(int status, int events) {
+  Napi::Env env(env_);
   Napi::HandleScope scope(env);
   // JS called from here may close the reader and drop the last reference to the wrapper:
   // keep it alive until this call is done with `this`.
-  self->Ref();
+  Ref();
   try {
-    self->HandlePoll(env, status);
+    if (!closed_ && polling_) {
+      if (status < 0) {
+        Fail(env, -status, "uv_poll");
+      } else {
+        ReadBatch(env);
+      }
+    }
   } catch (const Napi::Error& error) {
     // A JS callback threw: report it as uncaught, as Node does for its own callbacks.
-    napi_fatal_exception(self->env_, error.Value());
+    napi_fatal_exception(env_, error.Value());
   }
-  self->Unref();
-}
-
-void BpfReader::HandlePoll(Napi::Env env, int status) {
-  if (closed_ || !polling_) return;
-  if (status < 0) {
-    Fail(env, -status, "uv_poll");
-    return;
-  }
-  ReadBatch(env);
+  Unref();
 }
 
 // Reads until EAGAIN, the read cap or the batch capacity, then hands everything read to JS in

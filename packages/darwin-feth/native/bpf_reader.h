@@ -3,7 +3,7 @@
 #pragma once
 
 #include "tapkit/napi_config.h"
-#include <uv.h>
+#include "tapkit/poll.h"
 
 #include <cstdint>
 #include <memory>
@@ -18,17 +18,9 @@ class BpfReader : public Napi::ObjectWrap<BpfReader> {
   ~BpfReader() override;
 
  private:
-  // libuv may hold the poll handle after this object is gone (uv_close completes on a later
-  // loop turn), so the handle lives in its own allocation, freed by the close callback, and
-  // points back here only while open. The allocation also holds the environment's async
-  // cleanup hook, removed only once the handle has closed: Node then waits for the close
-  // before it tears the environment down and unloads this addon (in a worker, an addon
-  // unloaded with a close pending would have libuv call into unmapped code).
-  struct Poll {
-    uv_poll_t handle;
-    BpfReader* owner;
-    napi_async_cleanup_hook_handle hook;
-  };
+  // The poll's lifecycle (closing at a worker's exit included) is the shared one: see poll.h.
+  using Poll = LoopPoll<BpfReader>;
+  friend Poll;
 
   Napi::Value GetBufferSize(const Napi::CallbackInfo& info);
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
@@ -38,10 +30,8 @@ class BpfReader : public Napi::ObjectWrap<BpfReader> {
   void UnrefLoop(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
 
-  static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnClosed(uv_handle_t* handle);
-  static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg);
-  void HandlePoll(Napi::Env env, int status);
+  void HandlePoll(int status, int events);
+  void OnPipeEnded() {}  // no pipe reads a BPF fd yet
   void ReadBatch(Napi::Env env);
   void Fail(Napi::Env env, int err, const char* syscall);
   void SetPolling(Napi::Env env, bool on);

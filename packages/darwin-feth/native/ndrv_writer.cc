@@ -10,24 +10,10 @@
 
 #include "sys.h"
 #include "tapkit/darwin_sdk.h"
+#include "tapkit/args.h"
 #include "tapkit/errors.h"
 
 namespace tapkit {
-namespace {
-
-// A typed array's bytes: Buffers and Uint8Arrays (the engine has checked frames already).
-bool FrameBytes(Napi::Value value, const uint8_t** data, size_t* length) {
-  if (!value.IsTypedArray()) return false;
-  Napi::TypedArray array = value.As<Napi::TypedArray>();
-  if (array.TypedArrayType() != napi_uint8_array) return false;
-  Napi::Uint8Array bytes = array.As<Napi::Uint8Array>();
-  *data = bytes.Data();
-  *length = bytes.ByteLength();
-  return true;
-}
-
-}  // namespace
-
 Napi::Function NdrvWriter::Define(Napi::Env env) {
   return DefineClass(env, "NdrvWriter",
                      {
@@ -42,14 +28,10 @@ NdrvWriter::NdrvWriter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NdrvWr
   Napi::Env env = info.Env();
   interface_ = NameArg(info, 0);
   if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
-  Napi::Value sendBuffer = info[1].As<Napi::Object>().Get("sendBufferSize");
+  Napi::Object options = info[1].As<Napi::Object>();
   int sendBufferSize = 0;
-  if (!sendBuffer.IsUndefined()) {
-    double value = sendBuffer.IsNumber() ? sendBuffer.As<Napi::Number>().DoubleValue() : -1;
-    if (!(value >= 1 && value <= 64 * 1024 * 1024) || value != static_cast<int>(value)) {
-      throw Napi::RangeError::New(env, "options.sendBufferSize must be an integer from 1 to 67108864");
-    }
-    sendBufferSize = static_cast<int>(value);
+  if (!options.Get("sendBufferSize").IsUndefined()) {
+    sendBufferSize = static_cast<int>(IntegerOption(options, "sendBufferSize", 1, 64 * 1024 * 1024));
   }
 
   // Root only: ndrv_attach refuses (EPERM) a socket created without privilege.
@@ -123,9 +105,9 @@ int NdrvWriter::Send(const uint8_t* data, size_t length) {
 
 Napi::Value NdrvWriter::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const uint8_t* data = nullptr;
+  uint8_t* data = nullptr;
   size_t length = 0;
-  if (!FrameBytes(info[0], &data, &length)) throw Napi::TypeError::New(env, "a frame must be a Uint8Array");
+  if (!Uint8Bytes(env, info[0], &data, &length)) throw Napi::TypeError::New(env, "a frame must be a Uint8Array");
   int sent = Send(data, length);
   if (sent < 0) throw ErrnoError(env, -sent, "write", interface_);
   return Napi::Boolean::New(env, sent == 1);
@@ -139,9 +121,9 @@ Napi::Value NdrvWriter::WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Array frames = info[0].As<Napi::Array>();
   uint32_t dropped = 0;
   for (uint32_t i = 0; i < frames.Length(); i++) {
-    const uint8_t* data = nullptr;
+    uint8_t* data = nullptr;
     size_t length = 0;
-    if (!FrameBytes(frames.Get(i), &data, &length)) throw Napi::TypeError::New(env, "a frame must be a Uint8Array");
+    if (!Uint8Bytes(env, frames.Get(i), &data, &length)) throw Napi::TypeError::New(env, "a frame must be a Uint8Array");
     int sent = Send(data, length);
     if (sent < 0) {
       Napi::Error error = ErrnoError(env, -sent, "write", interface_);

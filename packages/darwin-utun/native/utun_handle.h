@@ -1,95 +1,32 @@
 // UtunHandle: one utun's kernel-control socket, polled on the environment's own loop.
 #pragma once
 
-#include "tapkit/napi_config.h"
-#include <uv.h>
-
-#include <cstdint>
-#include <deque>
-#include <memory>
-#include <string>
-#include <vector>
+#include "tapkit/handle.h"
 
 namespace tapkit {
 
-class UtunHandle : public Napi::ObjectWrap<UtunHandle> {
+class UtunHandle : public FdHandle<UtunHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit UtunHandle(const Napi::CallbackInfo& info);
   ~UtunHandle() override;
 
  private:
-  // libuv can still hold the poll handle after this object is gone (uv_close completes on a
-  // later loop turn), so it lives in its own allocation, freed by the close callback, and
-  // points back here only while open. The allocation also holds the environment's async
-  // cleanup hook, removed only once the handle has closed: Node then keeps turning the loop
-  // at the environment's exit until the close callback has run. (With a plain cleanup hook it
-  // did not wait: a worker's environment was freed and this addon unloaded with the close
-  // still pending, and libuv then called the close callback in unmapped code: a segfault.)
-  struct Poll {
-    uv_poll_t handle;
-    UtunHandle* owner;
-    napi_async_cleanup_hook_handle hook;
-  };
+  friend class FdHandle<UtunHandle>;
 
-  // JS methods.
-  Napi::Value GetName(const Napi::CallbackInfo& info);
+  // JS methods of a utun's own (the rest are FdHandle's).
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value WriteBatch(const Napi::CallbackInfo& info);
-  void Resume(const Napi::CallbackInfo& info);
-  void Pause(const Napi::CallbackInfo& info);
-  void RefLoop(const Napi::CallbackInfo& info);
-  void UnrefLoop(const Napi::CallbackInfo& info);
-  void Close(const Napi::CallbackInfo& info);
 
-  static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnClosed(uv_handle_t* handle);
-  static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg);
-  void HandlePoll(int status, int events);
-  void ReadDatagrams(Napi::Env env);
-  void Deliver(Napi::Env env);
-  void SetSlab(Napi::ArrayBuffer slab);
-  void DropSlab();
-  void Send(Napi::Env env, uint32_t family, const uint8_t* data, size_t length);
-  void FlushQueue(Napi::Env env);
-  void ReportError(Napi::Env env, int err, const char* syscall);
-  void UpdatePoll();
-  void ReleaseOsResources();
-
-  napi_env env_;
-  std::string name_;
-  int fd_ = -1;
-  Poll* poll_ = nullptr;
-  int pollEvents_ = 0;
-  bool reading_ = false;
-  bool failed_ = false;   // the socket reported an error: poll no more
-  bool closed_ = false;
-  bool openRef_ = false;  // the wrapper is held strongly while open
-
-  // Receive: datagrams (4-byte family + packet) are read straight into a slab, an ArrayBuffer
-  // JS will own, each after a gap of kGap free bytes (room for the shim's Ethernet header). A
-  // batch is handed to JS as (slab, count), datagram i at [offsets_[2i], offsets_[2i + 1]).
-  // Memory once handed to JS is never written again.
-  uint32_t batchPackets_ = 0;
-  size_t reserve_ = 0;  // room needed for a read: the largest datagram expected
-  size_t slabBytes_ = 0;
-  Napi::Reference<Napi::ArrayBuffer> slab_;
-  uint8_t* slabData_ = nullptr;
-  size_t slabSize_ = 0;
-  size_t slabUsed_ = 0;
-  Napi::Reference<Napi::Uint32Array> offsetsRef_;
-  uint32_t* offsets_ = nullptr;
-  uint32_t pending_ = 0;  // datagrams read but not yet handed to JS
-  std::unique_ptr<uint8_t[]> spill_;
-
-  // Send: datagrams the kernel would not take yet (EAGAIN), copied with their header, in order.
-  std::deque<std::vector<uint8_t>> queue_;
-  size_t queuedBytes_ = 0;
-
-  Napi::FunctionReference onRead_;
-  Napi::FunctionReference onDrain_;
-  Napi::FunctionReference onError_;
-  std::unique_ptr<Napi::AsyncContext> async_;
+  // FdHandle's hooks: a read is one datagram (4-byte family + packet), placed after a gap of
+  // kGap free bytes (room for the shim's Ethernet header); datagram i lies at
+  // [offsets_[2i], offsets_[2i + 1]).
+  ssize_t ReadFrame(struct iovec iov[2]);
+  size_t FrameStart(size_t used) const;
+  void RecordFrame(uint32_t index, size_t start, size_t end) {
+    offsets_[2 * index] = static_cast<uint32_t>(start);
+    offsets_[2 * index + 1] = static_cast<uint32_t>(end);
+  }
 };
 
 }  // namespace tapkit

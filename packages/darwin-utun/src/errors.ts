@@ -8,6 +8,7 @@ import {
   TapErrorCode,
   fromSystemError,
   isTapError,
+  portErrors,
   systemErrorDetails,
   systemErrorFields,
 } from '@tapkit/core';
@@ -58,36 +59,15 @@ export function openError(error: unknown, what: string): TapError {
   return fromSystemError(error, what, { backend: BACKEND, permissionHint: PERMISSION_HINT });
 }
 
-/** True when an I/O error means the utun is gone. */
-export function isGone(error: unknown): boolean {
-  const code = systemErrorFields(error).code;
-  return code !== undefined && GONE.has(code);
-}
+export const { isGone, ioError, closedError } = portErrors({
+  backend: BACKEND,
+  gone: GONE,
+  goneSubject: 'the utun is gone',
+  permissionHint: PERMISSION_HINT,
+});
 
 /** True when the kernel refused a packet for want of buffers: a drop, not a failure. */
 export function isNoBuffer(error: unknown): boolean {
   const code = systemErrorFields(error).code;
   return code !== undefined && NO_BUFFER.has(code);
-}
-
-/** An error from reading or writing an open utun. */
-export function ioError(error: unknown, name: string): TapError {
-  if (isTapError(error)) return error;
-  const sys = systemErrorFields(error);
-  if (isGone(error)) {
-    return new TapError(
-      TapErrorCode.DEVICE_GONE,
-      `${name}: the utun is gone (${sys.code} from ${sys.syscall ?? 'I/O'})`,
-      systemErrorDetails(error, BACKEND),
-    );
-  }
-  return fromSystemError(error, `${sys.syscall ?? 'I/O'} on ${name}`, {
-    backend: BACKEND,
-    permissionHint: PERMISSION_HINT,
-  });
-}
-
-/** Thrown by a port's methods after close. */
-export function closedError(name: string): TapError {
-  return new TapError(TapErrorCode.CLOSED, `${name} is closed`, { backend: BACKEND });
 }

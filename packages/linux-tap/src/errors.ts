@@ -9,6 +9,7 @@ import {
   TapErrorCode,
   fromSystemError,
   isTapError,
+  portErrors,
   systemErrorDetails,
   systemErrorFields,
 } from '@tapkit/core';
@@ -215,33 +216,13 @@ export function attachError(error: unknown, name: string, what?: string): TapErr
   return openError(error, at);
 }
 
-/** True when an I/O error means the interface is gone. */
-export function isGone(error: unknown): boolean {
-  const code = systemErrorFields(error).code;
-  return code !== undefined && GONE.has(code);
-}
-
-/** An error from reading or writing an open device. */
-export function ioError(error: unknown, name: string): TapError {
-  if (isTapError(error)) return error;
-  const sys = systemErrorFields(error);
-  if (isGone(error)) {
-    return new TapError(
-      TapErrorCode.DEVICE_GONE,
-      `${name}: the interface is gone (${sys.code} from ${sys.syscall ?? 'I/O'}): it was deleted, or its network namespace was`,
-      systemErrorDetails(error, BACKEND),
-    );
-  }
-  return fromSystemError(error, `${sys.syscall ?? 'I/O'} on ${name}`, {
-    backend: BACKEND,
-    permissionHint: PERMISSION_HINT,
-  });
-}
-
-/** Thrown by a port's methods after close. */
-export function closedError(name: string): TapError {
-  return new TapError(TapErrorCode.CLOSED, `${name} is closed`, { backend: BACKEND });
-}
+export const { isGone, ioError, closedError } = portErrors({
+  backend: BACKEND,
+  gone: GONE,
+  goneSubject: 'the interface is gone',
+  goneHint: ': it was deleted, or its network namespace was',
+  permissionHint: PERMISSION_HINT,
+});
 
 /** An error from changing an open device's interface (`setMtu`, `addAddress`…): `what` says which. */
 export function changeError(error: unknown, what: string): TapError {

@@ -4,7 +4,15 @@
 // their one outside dependency (node-gyp-build) comes from npm's cache, filled by the
 // workspace's own `npm ci` (--prefer-offline: the registry only if it is not there).
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,7 +125,7 @@ describe('the published packages', () => {
       // A native package builds from its tarball alone: the shared headers (native-common/ in the
       // repository) ride along in native/common/, where binding.gyp looks outside the workspace.
       if (native) {
-        for (const header of ['errors.h', 'napi_config.h', 'darwin_sdk.h'])
+        for (const header of readdirSync(join(ROOT, 'native-common', 'tapkit')))
           expect(p.files, `${p.name} ships ${header}`).toContain(`native/common/tapkit/${header}`);
         // Every platform's binary, so that no user needs a compiler (scripts/prebuilds.mjs).
         expect(

@@ -1,0 +1,66 @@
+// Checking the arguments JS hands the addons: each failure is a TypeError/RangeError naming the
+// option, thrown before any OS resource is taken.
+#pragma once
+
+#include "tapkit/napi_config.h"
+
+#include <cstdint>
+#include <string>
+
+namespace tapkit {
+
+inline Napi::Function FunctionOption(Napi::Object options, const char* key) {
+  Napi::Value value = options.Get(key);
+  if (!value.IsFunction()) {
+    throw Napi::TypeError::New(options.Env(), std::string("options.") + key + " must be a function");
+  }
+  return value.As<Napi::Function>();
+}
+
+// An integer in [min, max] (doubles hold every integer the options use exactly).
+inline double IntegerOption(Napi::Object options, const char* key, double min, double max) {
+  Napi::Value value = options.Get(key);
+  double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
+  if (!(number >= min && number <= max) || number != static_cast<double>(static_cast<int64_t>(number))) {
+    throw Napi::RangeError::New(options.Env(), std::string("options.") + key + " must be an integer in " +
+                                                   std::to_string(static_cast<int64_t>(min)) + "-" +
+                                                   std::to_string(static_cast<int64_t>(max)));
+  }
+  return number;
+}
+
+inline uint32_t UintOption(Napi::Object options, const char* key, uint32_t min, uint32_t max) {
+  return static_cast<uint32_t>(IntegerOption(options, key, min, max));
+}
+
+inline std::string StringOption(Napi::Object options, const char* key, const char* fallback) {
+  Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsString()) {
+    throw Napi::TypeError::New(options.Env(), std::string("options.") + key + " must be a string");
+  }
+  return value.As<Napi::String>();
+}
+
+// options.offsets: a Uint32Array of at least `elements` elements, where a batch's boundaries go.
+inline Napi::Uint32Array OffsetsOption(Napi::Object options, size_t elements, const char* wanted) {
+  Napi::Value offsets = options.Get("offsets");
+  if (!offsets.IsTypedArray() || offsets.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      offsets.As<Napi::Uint32Array>().ElementLength() < elements) {
+    throw Napi::TypeError::New(options.Env(), std::string("options.offsets must be a Uint32Array of ") + wanted);
+  }
+  return offsets.As<Napi::Uint32Array>();
+}
+
+// The bytes of a Uint8Array (or Buffer), with one N-API call; false for anything else. The
+// write path uses this instead of node-addon-api's wrappers, which make four calls per frame.
+inline bool Uint8Bytes(napi_env env, napi_value value, uint8_t** data, size_t* length) {
+  napi_typedarray_type type;
+  void* bytes = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, length, &bytes, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_uint8_array) return false;
+  *data = static_cast<uint8_t*>(bytes);
+  return true;
+}
+
+}  // namespace tapkit
