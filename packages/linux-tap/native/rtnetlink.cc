@@ -104,11 +104,6 @@ LinkWatcher::LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link
   onMessages_ = Napi::Persistent(options.Get("onMessages").As<Napi::Function>());
   onError_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
   async_ = std::make_unique<Napi::AsyncContext>(env, "LinkWatcher", Value());
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-    throw Napi::Error::New(env, "no event loop for this environment");
-  }
-
   FdGuard sock(RouteSocket(env, SOCK_NONBLOCK));
   struct sockaddr_nl local;
   memset(&local, 0, sizeof local);
@@ -117,66 +112,29 @@ LinkWatcher::LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link
   if (bind(sock.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof local) < 0) {
     throw ErrnoError(env, errno, "bind", std::string(), "NETLINK_ROUTE");
   }
-  Poll* poll = new Poll();
-  poll->owner = nullptr;
-  poll->hook = nullptr;
-  int err = uv_poll_init(loop, &poll->handle, sock.get());
-  if (err != 0) {
-    delete poll;
-    throw ErrnoError(env, -err, "uv_poll_init");
-  }
-  poll->handle.data = poll;
+  LoopPoll<LinkWatcher>* poll = LoopPoll<LinkWatcher>::Create(env, sock.get(), this, "NETLINK_ROUTE");
   // Watching the link is never a reason to keep the process alive: the device's fd is.
   uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
-  err = uv_poll_start(&poll->handle, UV_READABLE, OnPoll);
-  if (err != 0 || napi_add_async_cleanup_hook(env, OnEnvironmentExit, poll, &poll->hook) != napi_ok) {
-    poll->hook = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll->handle), OnClosed);
-    if (err != 0) throw ErrnoError(env, -err, "uv_poll_start");
-    throw Napi::Error::New(env, "could not register an environment cleanup hook");
+  int err = poll->Start(UV_READABLE);
+  if (err != 0) {
+    poll->Close();
+    throw ErrnoError(env, -err, "uv_poll_start", std::string(), "NETLINK_ROUTE");
   }
-  poll->owner = this;
   poll_ = poll;
   fd_ = sock.release();
   // Like the device's handle: alive until close().
   Ref();
 }
 
-LinkWatcher::~LinkWatcher() { Release(); }
-
-void LinkWatcher::OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg) {
-  Poll* poll = static_cast<Poll*>(arg);
-  if (poll->owner != nullptr) poll->owner->Release();
-}
-
-void LinkWatcher::OnClosed(uv_handle_t* handle) {
-  Poll* poll = static_cast<Poll*>(handle->data);
-  if (poll->hook != nullptr) napi_remove_async_cleanup_hook(poll->hook);
-  delete poll;
-}
-
-// Stops polling and closes the socket; calls no JS (the cleanup hook and the destructor use it).
-void LinkWatcher::Release() {
-  if (poll_ != nullptr) {
-    poll_->owner = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), OnClosed);
-    poll_ = nullptr;
-  }
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
-  }
-}
+LinkWatcher::~LinkWatcher() { ReleaseOsResources(); }
 
 void LinkWatcher::Close(const Napi::CallbackInfo& info) {
   bool open = fd_ >= 0;
-  Release();
+  ReleaseOsResources();
+  // Drop the callbacks: strong references to JS that holds this watcher would keep both alive.
+  onMessages_.Reset();
+  onError_.Reset();
   if (open) Unref();  // the wrapper may be collected now
-}
-
-void LinkWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
-  LinkWatcher* self = static_cast<Poll*>(handle->data)->owner;
-  if (self != nullptr) self->ReadMessages();
 }
 
 // Reads every datagram waiting and hands them to JS in one Buffer (netlink messages are

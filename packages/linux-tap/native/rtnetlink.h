@@ -11,7 +11,7 @@
 #pragma once
 
 #include "tapkit/napi_config.h"
-#include <uv.h>
+#include "tapkit/poll.h"
 
 #include <memory>
 
@@ -25,25 +25,18 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   explicit LinkWatcher(const Napi::CallbackInfo& info);
   ~LinkWatcher() override;
 
- private:
-  // As TapHandle's: libuv may hold the poll after this object is gone, so it lives apart,
-  // freed by the close callback, which also removes the environment's async cleanup hook.
-  struct Poll {
-    uv_poll_t handle;
-    LinkWatcher* owner;
-    napi_async_cleanup_hook_handle hook;
-  };
+  // LoopPoll's owner interface.
+  void HandlePoll(int status, int events) { ReadMessages(); }
+  void OnPipeEnded() {}
+  void ReleaseOsResources() { LoopPoll<LinkWatcher>::CloseWithFd(poll_, fd_); }
 
+ private:
   void Close(const Napi::CallbackInfo& info);
-  static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnClosed(uv_handle_t* handle);
-  static void OnEnvironmentExit(napi_async_cleanup_hook_handle hook, void* arg);
   void ReadMessages();
-  void Release();
 
   napi_env env_;
   int fd_ = -1;
-  Poll* poll_ = nullptr;
+  LoopPoll<LinkWatcher>* poll_ = nullptr;
   Napi::FunctionReference onMessages_;
   Napi::FunctionReference onError_;
   std::unique_ptr<Napi::AsyncContext> async_;
