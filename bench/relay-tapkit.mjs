@@ -1,8 +1,9 @@
 // The relay of relay.c, written on tapkit the way a user would: `a.pipeTo(b)` and `b.pipeTo(a)`
 // (frames move in linux-tap's native code); with --loop, the loop a program that looks at each
-// frame runs instead (for await of batches(), writeBatch(), drain()).
+// frame runs instead (for await of batches(), writeBatch(), drain()); with --frames, the README's
+// per-frame loop (for await (const frame of a), write(), drain()).
 //
-//   node bench/relay-tapkit.mjs [--loop] [--vnet-hdr] [--mtu N] <tapA> <tapB>
+//   node bench/relay-tapkit.mjs [--loop | --frames] [--vnet-hdr] [--mtu N] <tapA> <tapB>
 //
 // Same policy as relay.c: no frame is dropped by the relay; when a write is held back, reading
 // that direction waits for the drain. Prints "ready", then on SIGTERM/SIGINT one JSON line. In
@@ -14,6 +15,7 @@ import { openTap } from 'tapkit';
 const args = process.argv.slice(2);
 const flag = (name) => (args[0] === name ? (args.shift(), true) : false);
 const loop = flag('--loop');
+const perFrame = flag('--frames');
 const offload = flag('--vnet-hdr');
 const mtu = flag('--mtu') ? Number(args.shift()) : 1500;
 const [nameA, nameB] = args;
@@ -40,6 +42,16 @@ async function pump(from, to) {
   }
 }
 
+async function pumpFrames(from, to) {
+  for await (const frame of from) {
+    try {
+      if (!to.write(frame)) await to.drain();
+    } catch {
+      writeErrors++;
+    }
+  }
+}
+
 async function stop() {
   const cpu = process.cpuUsage();
   const frames = a.stats().txFrames + b.stats().txFrames;
@@ -47,7 +59,7 @@ async function stop() {
   const drops = { a: a.stats().drops, b: b.stats().drops };
   console.log(
     JSON.stringify({
-      relay: loop ? 'tapkit-loop' : 'tapkit',
+      relay: perFrame ? 'tapkit-frames' : loop ? 'tapkit-loop' : 'tapkit',
       vnetHdr: offload,
       frames,
       bytes,
@@ -65,4 +77,8 @@ process.once('SIGTERM', stop).once('SIGINT', stop);
 process.on('SIGUSR2', () => console.log(JSON.stringify({ memory: process.memoryUsage() })));
 
 console.log('ready');
-await (loop ? Promise.all([pump(a, b), pump(b, a)]) : Promise.all([a.pipeTo(b), b.pipeTo(a)]));
+await (perFrame
+  ? Promise.all([pumpFrames(a, b), pumpFrames(b, a)])
+  : loop
+    ? Promise.all([pump(a, b), pump(b, a)])
+    : Promise.all([a.pipeTo(b), b.pipeTo(a)]));
