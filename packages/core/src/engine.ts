@@ -371,7 +371,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   setMtu(mtu: number): Promise<void> {
     return this.#change('setMtu', () => {
       const checked = checkMtu(mtu, this.capabilities);
-      return [() => this.#port.setMtu?.(checked), { mtu: checked }];
+      return [() => this.#port.setMtu?.(checked), () => ({ mtu: checked })];
     });
   }
 
@@ -380,7 +380,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       if (typeof up !== 'boolean') {
         throw new TapError(TapErrorCode.INVALID_ARGUMENT, `setUp() takes a boolean, not ${typeof up}`);
       }
-      return [() => this.#port.setUp?.(up), { up }];
+      return [() => this.#port.setUp?.(up), () => ({ up })];
     });
   }
 
@@ -391,28 +391,31 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       if (typeof dad !== 'boolean') {
         throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'addAddress(): options.dad must be a boolean');
       }
-      const addresses = this.#addresses.includes(address.cidr)
-        ? this.#addresses
-        : [...this.#addresses, address.cidr];
-      return [() => this.#port.addAddress?.(address, { dad }), { addresses }];
+      return [
+        () => this.#port.addAddress?.(address, { dad }),
+        () => ({ addresses: [...new Set([...this.#addresses, address.cidr])] }),
+      ];
     });
   }
 
   removeAddress(cidr: string): Promise<void> {
     return this.#change('removeAddress', () => {
       const address: InterfaceAddress = parseCidr(cidr);
-      const addresses = this.#addresses.filter((a) => a !== address.cidr);
-      return [() => this.#port.removeAddress?.(address), { addresses }];
+      return [
+        () => this.#port.removeAddress?.(address),
+        () => ({ addresses: this.#addresses.filter((a) => a !== address.cidr) }),
+      ];
     });
   }
 
   /**
    * Runs a setter: `prepare` validates the arguments and returns the port call and the state it
-   * leads to, recorded (with its `link` event) once the port is done. Every failure is a rejection.
+   * leads to, recorded (with its `link` event) once the port is done — from the state then, which
+   * a port that follows its interface may have updated meanwhile. Every failure is a rejection.
    */
   async #change(
     what: 'setMtu' | 'setUp' | 'addAddress' | 'removeAddress',
-    prepare: () => [() => Promise<void> | void, Partial<LinkState>],
+    prepare: () => [() => Promise<void> | void, () => Partial<LinkState>],
   ): Promise<void> {
     const [call, after] = prepare();
     if (this.#endError) throw this.#endError;
@@ -424,7 +427,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       );
     }
     await call();
-    this.link(after);
+    this.link(after());
   }
 
   // ---- Reading ----
@@ -855,9 +858,6 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       stats.rxFrames += receivedFrames(out);
       stats.rxBytes += out.bytes;
     }
-    for (const [reason, count] of Object.entries(this.#port.osDrops?.() ?? {})) {
-      if (count > 0) stats.drops[reason] = (stats.drops[reason] ?? 0) + count;
-    }
     for (const pipe of this.#inbound) {
       const piped = pipe.native?.counts();
       if (!piped) continue;
@@ -866,6 +866,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       for (const [reason, count] of Object.entries(piped.drops)) {
         stats.drops[reason] = (stats.drops[reason] ?? 0) + count;
       }
+    }
+    // Last: the OS's counters are read after what they may overlap with has been counted.
+    for (const [reason, count] of Object.entries(this.#port.osDrops?.({ ...stats.drops }) ?? {})) {
+      if (count > 0) stats.drops[reason] = (stats.drops[reason] ?? 0) + count;
     }
     return stats;
   }

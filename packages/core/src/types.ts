@@ -413,9 +413,12 @@ export interface TapPort {
   removeAddress?(address: InterfaceAddress): Promise<void> | void;
   /**
    * Drops the OS counted on its side of the device since it was opened, by reason: reported in
-   * {@link TapDevice.stats} with the engine's own. Optional; must be cheap and never throw.
+   * {@link TapDevice.stats} with the engine's own. `counted` are the drops already counted for
+   * the device (the engine's and its native pipes'): an OS counter that also counts some of those
+   * (linux's `rx_dropped` counts the writes it refused for a down link) leaves them out, so no
+   * frame is counted twice. Optional; must be cheap and never throw.
    */
-  osDrops?(): Readonly<Record<string, number>>;
+  osDrops?(counted: Readonly<Record<string, number>>): Readonly<Record<string, number>>;
   /** Let the process exit while open / undo it. Optional. */
   unref?(): void;
   ref?(): void;

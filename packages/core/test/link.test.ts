@@ -109,6 +109,25 @@ describe('engine: live link state', () => {
     expect(device.addresses).toEqual(['fd00::2/64', '10.0.0.2/24']);
   });
 
+  it("keeps what the port reported while a setter was in flight (an admin's change is not undone)", async () => {
+    const { port, device } = watch();
+    let finish = (): void => undefined;
+    Object.assign(port, {
+      addAddress: () => new Promise<void>((resolve) => (finish = resolve)),
+      removeAddress: () => new Promise<void>((resolve) => (finish = resolve)),
+    });
+    const adding = device.addAddress('10.0.0.2/24');
+    port.sink.link({ addresses: ['10.0.0.1/24', '10.0.0.9/24'] }); // added by someone else meanwhile
+    finish();
+    await adding;
+    expect(device.addresses).toEqual(['10.0.0.1/24', '10.0.0.9/24', '10.0.0.2/24']);
+    const removing = device.removeAddress('10.0.0.1/24');
+    port.sink.link({ addresses: ['10.0.0.1/24', '10.0.0.2/24'] }); // 10.0.0.9 removed meanwhile
+    finish();
+    await removing;
+    expect(device.addresses).toEqual(['10.0.0.2/24']);
+  });
+
   it('keeps the state when the port refuses, and rejects bad arguments and a closed device', async () => {
     const { changes, port, device } = watch();
     Object.assign(port, {

@@ -173,6 +173,8 @@ class LinuxQueues {
   /** The kernel's drop counters when the device was opened, and as last seen: see osDrops(). */
   #kernelDropsAtOpen: Record<string, number> = {};
   #kernelDrops: Record<string, number> = {};
+  /** Frames of a batch counted `interfaceDown` behind the one the kernel refused: never written. */
+  #downUnwritten = 0;
   /** writeSpans' (offset, length) pairs, grown as needed. */
   #spans = new Uint32Array(2 * BATCH_FRAMES);
 
@@ -360,6 +362,7 @@ class LinuxQueues {
     if (sys.code === 'EIO') {
       const dropped = frames.slice(sys.index ?? 0);
       const bytes = dropped.reduce((sum, frame) => sum + frame.length, 0);
+      this.#downUnwritten += dropped.length - 1;
       this.#sink?.notSent('interfaceDown', dropped.length, bytes);
       return true;
     }
@@ -512,12 +515,21 @@ class LinuxQueues {
     };
   }
 
-  /** The kernel's drops on its side of the device since it was opened (see readKernelDrops). */
-  osDrops(): Record<string, number> {
+  /**
+   * The kernel's drops on its side of the device since it was opened (see readKernelDrops).
+   * Its `rx_dropped` also counts every write it refused with EIO (the link down), which the
+   * device has counted as `interfaceDown` already: those are left out (the frames of a batch
+   * behind a refused one were never written, so the kernel did not count them).
+   */
+  osDrops(counted: Readonly<Record<string, number>>): Record<string, number> {
     if (!this.#closed) this.#kernelDrops = readKernelDrops(this.name) ?? this.#kernelDrops;
     const drops: Record<string, number> = {};
     for (const [reason, count] of Object.entries(this.#kernelDrops)) {
       drops[reason] = count - (this.#kernelDropsAtOpen[reason] ?? 0);
+    }
+    if (drops.txKernelDropped !== undefined) {
+      const refusedDown = (counted.interfaceDown ?? 0) - this.#downUnwritten;
+      drops.txKernelDropped = Math.max(0, drops.txKernelDropped - refusedDown);
     }
     return drops;
   }
