@@ -6,10 +6,12 @@
 //   node bench/relay-tapkit.mjs [--loop | --frames] [--vnet-hdr] [--mtu N] <tapA> <tapB>
 //
 // Same policy as relay.c: no frame is dropped by the relay; when a write is held back, reading
-// that direction waits for the drain. Prints "ready", then on SIGTERM/SIGINT one JSON line. In
+// that direction waits for the drain. Prints "ready", then on SIGTERM/SIGINT one JSON line (and
+// one on SIGUSR2: memory, fds, stats and link state so far, for the soaks). In
 // offload mode (--vnet-hdr) the devices are opened with `offload: true`: every frame is a 12-byte
 // virtio-net header and an Ethernet (super-)frame, passed through untouched. A linux-tap without
 // that mode (capabilities.offload false) makes it print {"unavailable": …} and exit with code 3.
+import { readdirSync } from 'node:fs';
 import { openTap } from 'tapkit';
 
 const args = process.argv.slice(2);
@@ -31,13 +33,15 @@ if (offload && !(a.capabilities.offload && b.capabilities.offload)) {
   process.exit(3);
 }
 
-let writeErrors = 0;
+// Frames a refused write lost (as relay.c: the relay goes on). A batch is refused whole when one
+// of its frames does not fit (the destination's MTU went down under it).
+let lostFrames = 0;
 async function pump(from, to) {
   for await (const batch of from.batches()) {
     try {
       if (!to.writeBatch(batch)) await to.drain();
     } catch {
-      writeErrors++; // as relay.c: a refused write loses its frames, the relay goes on
+      lostFrames += batch.length;
     }
   }
 }
@@ -47,10 +51,19 @@ async function pumpFrames(from, to) {
     try {
       if (!to.write(frame)) await to.drain();
     } catch {
-      writeErrors++;
+      lostFrames++;
     }
   }
 }
+
+// The link events each device saw, by what changed: the soaks compare them with the changes made.
+const linkEvents = [a, b].map((dev) => {
+  const seen = { mtu: 0, up: 0, addresses: 0, name: 0 };
+  dev.on('link', (change) => Object.keys(change).forEach((what) => seen[what]++));
+  return seen;
+});
+const link = () =>
+  [a, b].map((dev, i) => ({ name: dev.name, mtu: dev.mtu, up: dev.up, events: linkEvents[i] }));
 
 async function stop() {
   const cpu = process.cpuUsage();
@@ -63,7 +76,7 @@ async function stop() {
       vnetHdr: offload,
       frames,
       bytes,
-      writeErrors,
+      lostFrames,
       cpuUserSec: cpu.user / 1e6,
       cpuSysSec: cpu.system / 1e6,
       maxRssKiB: process.resourceUsage().maxRSS,
@@ -73,8 +86,18 @@ async function stop() {
   await Promise.all([a.close(), b.close()]);
 }
 process.once('SIGTERM', stop).once('SIGINT', stop);
-// For the harness's RSS soak: where the memory is (V8 heap, ArrayBuffers, the rest).
-process.on('SIGUSR2', () => console.log(JSON.stringify({ memory: process.memoryUsage() })));
+// For the soaks: where the memory is (V8 heap, ArrayBuffers, the rest), fds, every frame so far.
+process.on('SIGUSR2', () =>
+  console.log(
+    JSON.stringify({
+      memory: process.memoryUsage(),
+      fds: readdirSync('/proc/self/fd').length,
+      stats: [a.stats(), b.stats()],
+      lostFrames,
+      link: link(),
+    }),
+  ),
+);
 
 console.log('ready');
 await (perFrame
