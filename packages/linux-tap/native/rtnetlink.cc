@@ -137,16 +137,25 @@ void LinkWatcher::Close(const Napi::CallbackInfo& info) {
   if (open) Unref();  // the wrapper may be collected now
 }
 
+// A socket whose buffer overflowed has ENOBUFS pending, which epoll reports as EPOLLERR: libuv
+// then stops the poll (status UV_EBADF). The read takes the error (and reports it: the state is
+// read again) and the poll starts over, or no later change would be seen.
+void LinkWatcher::HandlePoll(int status, int events) {
+  bool watching = ReadMessages();
+  if (status < 0 && watching && poll_ != nullptr && fd_ >= 0) poll_->Start(UV_READABLE);
+}
+
 // Reads every datagram waiting and hands them to JS in one Buffer (netlink messages are
 // self-delimiting). ENOBUFS (notifications were lost: the socket's buffer overflowed) is
-// reported, and reading goes on.
-void LinkWatcher::ReadMessages() {
+// reported, and reading goes on. False when another error ended watching.
+bool LinkWatcher::ReadMessages() {
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   Ref();  // JS called from here may close this watcher
   std::vector<uint8_t> messages;
   std::vector<uint8_t> buffer(kReceiveBytes);
   int error = 0;
+  bool watching = true;
   while (fd_ >= 0) {
     ssize_t n = recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (n < 0) {
@@ -155,6 +164,7 @@ void LinkWatcher::ReadMessages() {
       error = errno;
       if (errno == ENOBUFS) continue;
       if (poll_ != nullptr) uv_poll_stop(&poll_->handle);  // any other error: the socket is done
+      watching = false;
       break;
     }
     messages.insert(messages.end(), buffer.data(), buffer.data() + n);
@@ -173,9 +183,10 @@ void LinkWatcher::ReadMessages() {
     // An exception from a callback: surface it as Node does for any callback's.
     Unref();
     napi_fatal_exception(env, e.Value());
-    return;
+    return false;
   }
   Unref();
+  return watching;
 }
 
 }  // namespace tapkit

@@ -26,13 +26,13 @@ class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
   ~LinkWatcher() override;
 
   // LoopPoll's owner interface.
-  void HandlePoll(int status, int events) { ReadMessages(); }
+  void HandlePoll(int status, int events);
   void OnPipeEnded() {}
   void ReleaseOsResources() { LoopPoll<LinkWatcher>::CloseWithFd(poll_, fd_); }
 
  private:
   void Close(const Napi::CallbackInfo& info);
-  void ReadMessages();
+  bool ReadMessages();
 
   napi_env env_;
   int fd_ = -1;

@@ -10,7 +10,7 @@ import { abortError, checkOptionNames, resolveOpenOptions, type TapOpenOptions }
 import { loadAddon } from './addon.js';
 import { BACKEND, openError } from './errors.js';
 import { configureLink } from './link.js';
-import { TAP_LIMITS, markInterface } from './port.js';
+import { TAP_LIMITS, markInterface, newDeviceConfig } from './port.js';
 import { getLink } from './rtnetlink.js';
 
 /** Options of {@link openTapFd}: the device's settings, as for `linuxTap.open()`. */
@@ -75,12 +75,8 @@ export async function openTapFd(options?: TapFdOptions): Promise<TapFd> {
   const { fd, name } = opened;
   try {
     markInterface(name, { backend: BACKEND, persistent: false });
-    configureLink(
-      addon,
-      getLink(addon, name).index,
-      name,
-      { mtu: resolved.mtu, mac: resolved.mac, addresses: resolved.addresses, up: resolved.up || undefined },
-      (error, what) => openError(error, `${what} on ${name}`),
+    configureLink(addon, getLink(addon, name).index, name, newDeviceConfig(resolved), (error, what) =>
+      openError(error, `${what} on ${name}`),
     );
     if (signal?.aborted) throw abortError('openTapFd()', signal);
     return Object.freeze({ fd, name, mac: Buffer.from(resolved.mac), mtu: resolved.mtu });

@@ -642,14 +642,14 @@ export async function openLinuxPort(
   const port = new LinuxTapPort(addon, options.mtu, options.mac, offload);
   port.open(options.name, queues);
   markInterface(port.name, { backend: BACKEND, persistent: false });
-  // A new device is down: bring it up when asked, leave it be otherwise.
-  port.configure({
-    mtu: options.mtu,
-    mac: options.mac,
-    addresses: options.addresses,
-    up: options.up ? true : undefined,
-  });
+  port.configure(newDeviceConfig(options));
   return port;
+}
+
+/** The settings of a device tapkit created: it starts down, so it is brought up only when asked. */
+export function newDeviceConfig(options: ResolvedOpenOptions): LinkConfig {
+  const { mtu, mac, addresses } = options;
+  return { mtu, mac, addresses, up: options.up ? true : undefined };
 }
 
 /**

@@ -2,7 +2,10 @@
  * Live link state against the real kernel: what an admin changes with `ip` shows on the device
  * (with a `link` event), and the setters change the interface through rtnetlink.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TapErrorCode, type LinkChange, type TapDevice } from '@tapkit/core';
 import { describe, expect } from 'vitest';
 import { linuxTap, linuxTun } from '../src/index.js';
@@ -43,6 +46,26 @@ async function watched(open: () => Promise<TapDevice>): Promise<{ dev: TapDevice
 async function eventFor(changes: LinkChange[], pick: (change: LinkChange) => boolean): Promise<LinkChange> {
   await waitFor(() => changes.some(pick), 10_000, 'a link event');
   return changes.find(pick)!;
+}
+
+/** Notifications the kernel dropped for this process's netlink sockets (their buffer was full). */
+function netlinkDrops(): number {
+  const ours = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (match) ours.add(match[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  // Columns: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+  return readFileSync('/proc/net/netlink', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((columns) => ours.has(columns[9]!))
+    .reduce((sum, columns) => sum + Number(columns[8]), 0);
 }
 
 describe('linux-tap: live link state', () => {
@@ -139,6 +162,34 @@ describe('linux-tap: live link state', () => {
       expect(out['final']).toEqual(expect.arrayContaining(['10.200.9.1/24', '10.200.10.4/25']));
       expect(out['final']).not.toContain('fd00:209::5/64');
     },
+  );
+
+  itPrivileged(
+    'reads the whole state again when notifications were lost (ENOBUFS), so a change among them is not missed',
+    async () => {
+      const { dev, changes } = await watched(() => linuxTap.open({ name: uniqueName(), up: false }));
+      const bridge = uniqueName('tb'); // any interface to add addresses to
+      await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+      onCleanup(async () => void (await run('ip', ['link', 'del', bridge])));
+      // Thousands of notifications while this thread is blocked (spawnSync): the watcher's socket
+      // buffer overflows, and the kernel drops the rest — the MTU change, last, among them.
+      const batch = join(tmpdir(), `${bridge}.batch`);
+      onCleanup(() => rmSync(batch, { force: true }));
+      const lines = Array.from(
+        { length: 4000 },
+        (_, i) => `address add 10.250.${i >> 8}.${i & 255}/32 dev ${bridge}`,
+      );
+      writeFileSync(batch, [...lines, `link set dev ${dev.name} mtu 1400`, ''].join('\n'));
+      const dropsBefore = netlinkDrops();
+      expect(spawnSync('ip', ['-batch', batch]).status).toBe(0);
+      expect(netlinkDrops()).toBeGreaterThan(dropsBefore); // the overflow happened
+      expect(await eventFor(changes, (c) => c.mtu !== undefined)).toEqual({ mtu: { from: 1500, to: 1400 } });
+      expect(dev.mtu).toBe(1400);
+      // And the watcher goes on: a change after the overflow is seen as before.
+      await run('ip', ['link', 'set', 'dev', dev.name, 'mtu', '1280']);
+      await eventFor(changes, (c) => c.mtu?.to === 1280);
+    },
+    60_000,
   );
 
   itPrivileged('a tun follows its MTU too: packets are checked against it', async () => {
