@@ -39,3 +39,14 @@ export * from './codec/index.js';
 export * from './pcap.js';
 export { MARKER_PREFIX, formatMarker, parseMarker, type InterfaceMarker } from './marker.js';
 export { loadNativeAddon, type NativeAddonSpec } from './native.js';
+export {
+  DARWIN_ROUTE,
+  darwinSaSize,
+  decodeDarwinRouteMessages,
+  encodeDarwinIfInfo,
+  encodeDarwinAddressMessage,
+  type DarwinRouteMessage,
+  type DarwinLinkMessage,
+  type DarwinAddressMessage,
+  type DarwinRouteDecoded,
+} from './darwin-route.js';

@@ -1,0 +1,267 @@
+/**
+ * The macOS routing socket (`socket(PF_ROUTE, SOCK_RAW, AF_UNSPEC)`): the messages a device needs
+ * to follow its interface, decoded (and encoded, for simulated kernels and tests) in TypeScript so
+ * that the native side only reads bytes.
+ *
+ * Layouts are xnu's (bsd/net/if.h, bsd/net/if_var.h, bsd/net/route.h), the same on x86_64 and
+ * arm64; native-common/tapkit/darwin_sdk.h `static_assert`s every offset used here against the
+ * SDK in the macOS cross build:
+ *
+ * - `struct if_msghdr` (RTM_IFINFO, 112 bytes): `u16 ifm_msglen` 0, `u8 ifm_version` 2,
+ *   `u8 ifm_type` 3, `i32 ifm_addrs` 4, `i32 ifm_flags` 8, `u16 ifm_index` 12, `struct if_data
+ *   ifm_data` 16 (96 bytes: `u32 ifi_mtu` at 8, `u32 ifi_metric` at 12).
+ * - `struct ifa_msghdr` (RTM_NEWADDR / RTM_DELADDR, 20 bytes): as if_msghdr up to `u16
+ *   ifam_index` 12, `i32 ifam_metric` 16; then one sockaddr per bit of `ifam_addrs`, in bit order
+ *   (RTA_DST, RTA_GATEWAY, RTA_NETMASK, RTA_GENMASK, RTA_IFP, RTA_IFA, RTA_AUTHOR, RTA_BRD), each
+ *   padded to 4 bytes (xnu's `SA_SIZE` rounds to `sizeof(uint32_t)`, not to `long` as FreeBSD;
+ *   a zero `sa_len` takes 4 bytes).
+ *
+ * A netmask may arrive trimmed (its `sa_len` shorter than a sockaddr_in, trailing zero bytes
+ * left out) and with no family: its bytes are read by the address's family, missing ones are
+ * zero. An IPv6 link-local address carries the KAME embedded scope in bytes 2–3, cleared here
+ * as ifconfig does. xnu has no RTM_IFANNOUNCE: a destroyed interface shows as the index no
+ * longer naming one (the port checks on RTM_IFINFO). Byte order is the host's: little-endian on
+ * every Mac tapkit supports.
+ *
+ * Decoding never throws: a message too short for its header or its sockaddrs is counted in
+ * `malformed` and skipped; a length that runs past the buffer ends the walk (counted too).
+ *
+ * @module
+ */
+import { formatIPv4Address } from './codec/ipv4.js';
+import { formatIPv6Address } from './codec/ipv6.js';
+import type { InterfaceAddress } from './types.js';
+
+/** Constants of xnu's routing socket (bsd/net/route.h, bsd/net/if.h, bsd/sys/socket.h). */
+export const DARWIN_ROUTE = Object.freeze({
+  RTM_VERSION: 5,
+  RTM_NEWADDR: 0xc,
+  RTM_DELADDR: 0xd,
+  RTM_IFINFO: 0xe,
+  RTA_DST: 0x1,
+  RTA_GATEWAY: 0x2,
+  RTA_NETMASK: 0x4,
+  RTA_GENMASK: 0x8,
+  RTA_IFP: 0x10,
+  RTA_IFA: 0x20,
+  RTA_AUTHOR: 0x40,
+  RTA_BRD: 0x80,
+  RTAX_MAX: 8,
+  IFF_UP: 0x1,
+  IFF_RUNNING: 0x40,
+  AF_INET: 2,
+  AF_LINK: 18,
+  AF_INET6: 30,
+  /** sizeof(struct if_msghdr), sizeof(struct if_data), offsetof(if_msghdr, ifm_data). */
+  IF_MSGHDR_SIZE: 112,
+  IF_DATA_SIZE: 96,
+  IFM_DATA_OFFSET: 16,
+  /** offsetof(struct if_data, ifi_mtu), offsetof(struct if_data, ifi_metric). */
+  IFI_MTU_OFFSET: 8,
+  IFI_METRIC_OFFSET: 12,
+  /** sizeof(struct ifa_msghdr). */
+  IFA_MSGHDR_SIZE: 20,
+  SOCKADDR_IN_SIZE: 16,
+  SOCKADDR_IN6_SIZE: 28,
+});
+
+const R = DARWIN_ROUTE;
+
+/** RTM_IFINFO: the interface's flags and MTU now. */
+export interface DarwinLinkMessage {
+  readonly kind: 'link';
+  readonly index: number;
+  readonly flags: number;
+  /** IFF_UP: administratively up. */
+  readonly up: boolean;
+  /** IFF_RUNNING. */
+  readonly running: boolean;
+  readonly mtu: number;
+}
+
+/** RTM_NEWADDR / RTM_DELADDR of an IPv4 or IPv6 address. */
+export interface DarwinAddressMessage {
+  readonly kind: 'address';
+  readonly index: number;
+  readonly deleted: boolean;
+  readonly family: 4 | 6;
+  /** Normalised as core's parseCidr does (`10.0.0.1/24`, `fd00::1/64`). */
+  readonly cidr: string;
+}
+
+export type DarwinRouteMessage = DarwinLinkMessage | DarwinAddressMessage;
+
+/** What {@link decodeDarwinRouteMessages} found. */
+export interface DarwinRouteDecoded {
+  readonly messages: DarwinRouteMessage[];
+  /** Messages too short for what they claim (or a walk cut short): skipped. */
+  readonly malformed: number;
+}
+
+/** xnu's SA_SIZE: a sockaddr's room in a routing message, rounded up to 4 bytes. */
+export function darwinSaSize(saLen: number): number {
+  return saLen === 0 ? 4 : (saLen + 3) & ~3;
+}
+
+/**
+ * Decodes the routing messages in `bytes` (one or more, back to back, as the native watcher
+ * hands them over). RTM_IFINFO, RTM_NEWADDR and RTM_DELADDR are returned; every other message
+ * type (routes, multicast, RTM_IFINFO2…), another RTM_VERSION and addresses of other families
+ * are skipped. Never throws.
+ */
+export function decodeDarwinRouteMessages(bytes: Uint8Array): DarwinRouteDecoded {
+  const messages: DarwinRouteMessage[] = [];
+  let malformed = 0;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  while (at < bytes.length) {
+    if (bytes.length - at < 4) {
+      malformed++;
+      break;
+    }
+    const length = view.getUint16(at, true);
+    if (length < 4 || length > bytes.length - at) {
+      malformed++;
+      break; // the next message's start is unknown
+    }
+    const version = bytes[at + 2]!;
+    const type = bytes[at + 3]!;
+    if (version === R.RTM_VERSION) {
+      const message = new DataView(bytes.buffer, bytes.byteOffset + at, length);
+      let decoded: DarwinRouteMessage | null | undefined = null; // null: not one tapkit follows
+      if (type === R.RTM_IFINFO) decoded = decodeIfInfo(message);
+      else if (type === R.RTM_NEWADDR || type === R.RTM_DELADDR) decoded = decodeAddress(message, type);
+      if (decoded === undefined) malformed++;
+      else if (decoded !== null) messages.push(decoded);
+    }
+    at += length;
+  }
+  return { messages, malformed };
+}
+
+/** undefined: malformed. */
+function decodeIfInfo(m: DataView): DarwinLinkMessage | undefined {
+  if (m.byteLength < R.IF_MSGHDR_SIZE) return undefined;
+  const flags = m.getInt32(8, true);
+  return {
+    kind: 'link',
+    index: m.getUint16(12, true),
+    flags,
+    up: (flags & R.IFF_UP) !== 0,
+    running: (flags & R.IFF_RUNNING) !== 0,
+    mtu: m.getUint32(R.IFM_DATA_OFFSET + R.IFI_MTU_OFFSET, true),
+  };
+}
+
+/** undefined: malformed; null: nothing tapkit follows (no address, another family). */
+function decodeAddress(m: DataView, type: number): DarwinAddressMessage | null | undefined {
+  if (m.byteLength < R.IFA_MSGHDR_SIZE) return undefined;
+  const addrs = m.getInt32(4, true);
+  const index = m.getUint16(12, true);
+  const found: (Uint8Array | undefined)[] = [];
+  let at = R.IFA_MSGHDR_SIZE;
+  for (let bit = 0; bit < R.RTAX_MAX; bit++) {
+    if ((addrs & (1 << bit)) === 0) continue;
+    if (at + 1 > m.byteLength) return undefined;
+    const saLen = m.getUint8(at);
+    const room = darwinSaSize(saLen);
+    if (at + saLen > m.byteLength) return undefined;
+    found[bit] = new Uint8Array(m.buffer, m.byteOffset + at, saLen);
+    at += room;
+  }
+  const ifa = found[5]; // RTAX_IFA
+  if (ifa === undefined || ifa.length < 2) return null;
+  const family = ifa[1] === R.AF_INET ? 4 : ifa[1] === R.AF_INET6 ? 6 : undefined;
+  if (family === undefined) return null;
+  const [offset, size] = family === 4 ? [4, 4] : [8, 16];
+  if (ifa.length < offset + size) return undefined;
+  const address = Uint8Array.from(ifa.subarray(offset, offset + size));
+  if (family === 6 && address[0] === 0xfe && (address[1]! & 0xc0) === 0x80) {
+    address[2] = 0; // KAME embedded scope (the interface index) of a link-local address
+    address[3] = 0;
+  }
+  const mask = found[2]; // RTAX_NETMASK
+  const prefixLength =
+    mask === undefined ? size * 8 : leadingOnes(mask.subarray(Math.min(offset, mask.length)), size);
+  const text = family === 4 ? formatIPv4Address(address) : formatIPv6Address(address);
+  return { kind: 'address', index, deleted: type === R.RTM_DELADDR, family, cidr: `${text}/${prefixLength}` };
+}
+
+/** The prefix length of a (possibly trimmed) mask of `size` bytes: its leading one bits. */
+function leadingOnes(mask: Uint8Array, size: number): number {
+  let bits = 0;
+  for (let i = 0; i < size; i++) {
+    const byte = mask[i] ?? 0;
+    if (byte === 0xff) {
+      bits += 8;
+      continue;
+    }
+    for (let b = 0x80; b > 0 && (byte & b) !== 0; b >>= 1) bits++;
+    break;
+  }
+  return bits;
+}
+
+/** Encodes an RTM_IFINFO as xnu's rt_ifmsg() sends it (no sockaddrs). */
+export function encodeDarwinIfInfo(info: { index: number; flags: number; mtu: number }): Uint8Array {
+  const out = new Uint8Array(R.IF_MSGHDR_SIZE);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, R.IF_MSGHDR_SIZE, true);
+  out[2] = R.RTM_VERSION;
+  out[3] = R.RTM_IFINFO;
+  view.setInt32(8, info.flags, true);
+  view.setUint16(12, info.index, true);
+  view.setUint32(R.IFM_DATA_OFFSET + R.IFI_MTU_OFFSET, info.mtu, true);
+  return out;
+}
+
+/**
+ * Encodes an RTM_NEWADDR / RTM_DELADDR as xnu's rt_newaddrmsg() does: RTA_NETMASK (trimmed of
+ * trailing zero bytes, family 0, as the kernel's masks are), RTA_IFA and, for IPv4, RTA_BRD.
+ */
+export function encodeDarwinAddressMessage(info: {
+  index: number;
+  deleted: boolean;
+  address: InterfaceAddress;
+}): Uint8Array {
+  const { family, address, prefixLength } = info.address;
+  const [offset, size, saSize, af]: [number, number, number, number] =
+    family === 4 ? [4, 4, R.SOCKADDR_IN_SIZE, R.AF_INET] : [8, 16, R.SOCKADDR_IN6_SIZE, R.AF_INET6];
+  const sockaddr = (bytes: Uint8Array, saFamily: number, saLen: number = saSize): Uint8Array => {
+    const sa = new Uint8Array(saSize);
+    sa[0] = saLen;
+    sa[1] = saFamily;
+    sa.set(bytes, offset);
+    return sa.subarray(0, saLen);
+  };
+  const maskBytes = new Uint8Array(size);
+  for (let bit = 0; bit < prefixLength; bit++) maskBytes[bit >> 3]! |= 0x80 >> (bit & 7);
+  let maskLength = offset + size;
+  while (maskLength > offset && maskBytes[maskLength - offset - 1] === 0) maskLength--;
+  const parts: [number, Uint8Array][] = [
+    [R.RTA_NETMASK, sockaddr(maskBytes, 0, maskLength === offset ? 0 : maskLength)],
+    [R.RTA_IFA, sockaddr(address, af)],
+  ];
+  if (family === 4) {
+    const broadcast = Uint8Array.from(address, (b, i) => b | (~maskBytes[i]! & 0xff));
+    parts.push([R.RTA_BRD, sockaddr(broadcast, af)]);
+  }
+  const total = parts.reduce<number>((n, [, sa]) => n + darwinSaSize(sa.length), R.IFA_MSGHDR_SIZE);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, total, true);
+  out[2] = R.RTM_VERSION;
+  out[3] = info.deleted ? R.RTM_DELADDR : R.RTM_NEWADDR;
+  view.setInt32(
+    4,
+    parts.reduce<number>((bits, [bit]) => bits | bit, 0),
+    true,
+  );
+  view.setUint16(12, info.index, true);
+  let at = R.IFA_MSGHDR_SIZE;
+  for (const [, sa] of parts) {
+    out.set(sa, at);
+    at += darwinSaSize(sa.length);
+  }
+  return out;
+}
