@@ -30,7 +30,8 @@
  */
 import { formatIPv4Address } from './codec/ipv4.js';
 import { formatIPv6Address } from './codec/ipv6.js';
-import type { InterfaceAddress } from './types.js';
+import type { NativeSystemError } from './errors.js';
+import type { InterfaceAddress, LinkState } from './types.js';
 
 /** Constants of xnu's routing socket (bsd/net/route.h, bsd/net/if.h, bsd/sys/socket.h). */
 export const DARWIN_ROUTE = Object.freeze({
@@ -264,4 +265,91 @@ export function encodeDarwinAddressMessage(info: {
     at += darwinSaSize(sa.length);
   }
   return out;
+}
+
+/** What a macOS system's routing-socket watcher reports (the addons' RouteWatcher, a simulation's). */
+export interface DarwinRouteWatcherOptions {
+  /** Routing messages, one or more back to back, as read from the socket. */
+  readonly onMessages: (bytes: Uint8Array) => void;
+  /** A read failed: ENOBUFS (messages were lost; watching goes on), else watching has ended. */
+  readonly onError: (error: NativeSystemError) => void;
+}
+
+/** An open routing-socket watcher. */
+export interface DarwinRouteWatcher {
+  /** Stops watching; idempotent. */
+  close(): void;
+}
+
+/** What {@link DarwinInterfaceFollower.apply} saw. */
+export interface DarwinFollowResult {
+  /** The interface's state changed. */
+  readonly changed: boolean;
+  /** The interface's index names no interface any more: it was destroyed. */
+  readonly gone: boolean;
+  readonly malformed: number;
+}
+
+/**
+ * One macOS interface's live state — name, MTU, up flag, addresses — followed through routing
+ * messages, by index (which stays while the interface exists). xnu has no RTM_IFANNOUNCE and
+ * its RTM_IFINFO carries no name, so on each RTM_IFINFO for the interface its name is looked up
+ * by index (`if_indextoname`, passed in as `nameOf`): none means the interface is gone, another
+ * one that it was renamed.
+ */
+export class DarwinInterfaceFollower {
+  readonly index: number;
+  name: string;
+  mtu: number;
+  up: boolean;
+  /** In the order they came; a Set makes a repeated message a no-op. */
+  readonly addresses: Set<string>;
+  readonly #nameOf: (index: number) => string | undefined;
+
+  constructor(
+    state: { index: number; name: string; mtu: number; up: boolean; addresses: readonly string[] },
+    nameOf: (index: number) => string | undefined,
+  ) {
+    this.index = state.index;
+    this.name = state.name;
+    this.mtu = state.mtu;
+    this.up = state.up;
+    this.addresses = new Set(state.addresses);
+    this.#nameOf = nameOf;
+  }
+
+  /** The state as core's `PortSink.link()` takes it. */
+  state(): LinkState {
+    return { name: this.name, mtu: this.mtu, up: this.up, addresses: [...this.addresses] };
+  }
+
+  /** Applies the routing messages in `bytes` that are about this interface. Never throws. */
+  apply(bytes: Uint8Array): DarwinFollowResult {
+    const { messages, malformed } = decodeDarwinRouteMessages(bytes);
+    const before = JSON.stringify(this.state());
+    let gone = false;
+    for (const message of messages) {
+      if (message.index !== this.index) continue;
+      if (message.kind === 'link') {
+        let name: string | undefined;
+        try {
+          name = this.#nameOf(this.index);
+        } catch {
+          name = undefined;
+        }
+        if (name === undefined) {
+          gone = true;
+          break;
+        }
+        this.name = name;
+        this.mtu = message.mtu;
+        this.up = message.up;
+      } else if (message.deleted) {
+        this.addresses.delete(message.cidr);
+      } else {
+        this.addresses.add(message.cidr);
+      }
+    }
+    return { changed: !gone && JSON.stringify(this.state()) !== before, gone, malformed };
+  }
 }

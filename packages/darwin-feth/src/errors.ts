@@ -85,6 +85,13 @@ export function darwinError(error: unknown, what: string): TapError {
     case 'SIOCAIFADDR':
     case 'SIOCAIFADDR_IN6':
       return make(TapErrorCode.INVALID_OPTION, 'the kernel refused the address');
+    case 'SIOCDIFADDR':
+    case 'SIOCDIFADDR_IN6':
+      if (code === 'EADDRNOTAVAIL')
+        return make(TapErrorCode.INVALID_ARGUMENT, 'the interface has no such address');
+      if (code === 'EINVAL')
+        return make(TapErrorCode.INVALID_ARGUMENT, 'the kernel refused to remove the address');
+      break;
   }
   if (sys.syscall === 'open' && code === 'EBUSY') {
     return make(TapErrorCode.SYSTEM, 'every /dev/bpf device is in use');

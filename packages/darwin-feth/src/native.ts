@@ -8,15 +8,16 @@ import { createRequire } from 'node:module';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TapErrorCode } from '@tapkit/core';
+import { TapErrorCode, type DarwinRouteWatcher, type DarwinRouteWatcherOptions } from '@tapkit/core';
 import { backendError } from './errors.js';
 import type { BpfReader, BpfReaderOptions, DarwinSystem, NdrvWriter, NdrvWriterOptions } from './system.js';
 
 /** What the addon exports: the system calls, plus classes for the two fds of a device. */
 export type RawAddon = Omit<
   DarwinSystem,
-  'platform' | 'kernelRelease' | 'isRoot' | 'openBpf' | 'openNdrv'
+  'platform' | 'kernelRelease' | 'isRoot' | 'openBpf' | 'openNdrv' | 'watchRoutes'
 > & {
+  readonly RouteWatcher: new (options: DarwinRouteWatcherOptions) => DarwinRouteWatcher;
   readonly BpfReader: new (name: string, options: BpfReaderOptions) => BpfReader;
   readonly NdrvWriter: new (name: string, options: NdrvWriterOptions) => NdrvWriter;
 };
@@ -29,6 +30,7 @@ const ADDON_FILE = 'tapkit_darwin_feth.node';
 const EXPORTS = [
   'BpfReader',
   'NdrvWriter',
+  'RouteWatcher',
   'processStartTime',
   'listInterfaces',
   'createInterface',
@@ -41,6 +43,9 @@ const EXPORTS = [
   'setMetric',
   'setUp',
   'addAddress',
+  'removeAddress',
+  'interfaceIndex',
+  'interfaceName',
   'multicastMemberships',
   'sysctlGet',
   'sysctlSet',
@@ -127,6 +132,11 @@ export function loadNativeSystem(
     setUp: (name: string, up: boolean) => addon.setUp(name, up),
     addAddress: (name: string, family: 4 | 6, address: Uint8Array, prefixLength: number) =>
       addon.addAddress(name, family, address, prefixLength),
+    removeAddress: (name: string, family: 4 | 6, address: Uint8Array, prefixLength: number) =>
+      addon.removeAddress(name, family, address, prefixLength),
+    interfaceIndex: (name: string) => addon.interfaceIndex(name),
+    interfaceName: (index: number) => addon.interfaceName(index),
+    watchRoutes: (options: DarwinRouteWatcherOptions) => new addon.RouteWatcher(options),
     multicastMemberships: () => addon.multicastMemberships(),
     sysctlGet: (name: string) => addon.sysctlGet(name),
     sysctlSet: (name: string, value: number) => addon.sysctlSet(name, value),

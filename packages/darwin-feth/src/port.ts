@@ -23,6 +23,7 @@
  * @module
  */
 import {
+  DarwinInterfaceFollower,
   TapError,
   TapErrorCode,
   formatMac,
@@ -33,6 +34,7 @@ import {
   type ResolvedOpenOptions,
   type TapCapabilities,
   type TapPort,
+  type NativeSystemError,
 } from '@tapkit/core';
 import { walkBpfBatch } from './bpf.js';
 import { destroyInterfaces, sweepStalePairs } from './cleanup.js';
@@ -274,14 +276,20 @@ class FethPort implements TapPort {
   readonly capabilities = FETH_CAPABILITIES;
   readonly #system: DarwinSystem;
   readonly #pair: FethPair;
+  readonly #options: ResolvedOpenOptions;
   #bpf: BpfReader | undefined;
   #ndrv: NdrvWriter | undefined;
   #sink: PortSink | undefined;
+  /** The user-facing member as the routing socket reports it (see {@link follow}). */
+  #follower: DarwinInterfaceFollower | undefined;
+  /** The member was destroyed before the device started: the sink hears it on start. */
+  #goneBeforeStart: TapError | undefined;
   #closed = false;
 
   constructor(system: DarwinSystem, pair: FethPair, options: ResolvedOpenOptions) {
     this.#system = system;
     this.#pair = pair;
+    this.#options = options;
     this.name = pair.record.user;
     this.mac = Uint8Array.from(options.mac);
     this.#openMtu = this.#mtu = options.mtu;
@@ -291,9 +299,97 @@ class FethPort implements TapPort {
     return this.#mtu;
   }
 
-  // The setters the pair's ioctl configuration can do. Removing an address is not one of them
-  // (no SIOCDIFADDR in the addon yet), and changes made by others are not followed (no routing
-  // socket yet): see the README.
+  get up(): boolean | undefined {
+    return this.#follower?.up;
+  }
+
+  get addresses(): readonly string[] | undefined {
+    return this.#follower && [...this.#follower.addresses];
+  }
+
+  /**
+   * Frames longer than the open MTU's do not fit the BPF and NDRV buffers: when someone else
+   * raises the MTU above it, writes stay checked against the open MTU.
+   */
+  get maxFrameLength(): number | undefined {
+    return this.#mtu > this.#openMtu ? this.#openMtu + 18 : undefined;
+  }
+
+  /**
+   * Starts following the user-facing member through the routing socket: MTU, up flag and
+   * addresses changed by anyone (`ifconfig`, another program) are reported to the engine, and a
+   * destroyed member ends the device. The state starts from what the interface reports now.
+   */
+  follow(): void {
+    const system = this.#system;
+    const index = system.interfaceIndex(this.name);
+    if (index === 0)
+      throw backendError(TapErrorCode.DEVICE_GONE, `${this.name} vanished while it was set up`);
+    const info = system.listInterfaces().find((i) => i.name === this.name);
+    this.#follower = new DarwinInterfaceFollower(
+      {
+        index,
+        name: this.name,
+        mtu: info?.mtu ?? this.#mtu,
+        up: info?.up ?? this.#options.up,
+        addresses: this.#options.addresses.map((a) => a.cidr),
+      },
+      (i) => system.interfaceName(i),
+    );
+    this.#mtu = this.#follower.mtu;
+    this.#pair.adopt(
+      system.watchRoutes({
+        onMessages: (bytes) => this.#routed(bytes),
+        onError: (error) => this.#routeError(error),
+      }),
+    );
+  }
+
+  #routed(bytes: Uint8Array): void {
+    const follower = this.#follower;
+    if (this.#closed || follower === undefined) return;
+    const result = follower.apply(bytes);
+    if (result.gone) {
+      const error = backendError(
+        TapErrorCode.DEVICE_GONE,
+        `${this.name} was destroyed (its index ${follower.index} names no interface now)`,
+      );
+      if (this.#sink) this.#sink.gone(error);
+      else this.#goneBeforeStart = error;
+    } else if (result.changed) {
+      this.#report();
+    }
+  }
+
+  /** ENOBUFS: routing messages were lost, so read what can be read again. Otherwise watching ended. */
+  #routeError(error: NativeSystemError): void {
+    if (this.#closed || error.code !== 'ENOBUFS') return;
+    this.#readBack();
+  }
+
+  /** Reads the member's MTU and up flag back (addresses cannot be listed here: see the README). */
+  #readBack(): void {
+    try {
+      const info = this.#system.listInterfaces().find((i) => i.name === this.name);
+      if (info && this.#follower) {
+        this.#follower.mtu = info.mtu;
+        this.#follower.up = info.up;
+      }
+    } catch {
+      // the state stays as last seen
+    }
+    this.#report();
+  }
+
+  #report(): void {
+    const follower = this.#follower;
+    if (follower === undefined) return;
+    this.#mtu = follower.mtu;
+    this.#sink?.link(follower.state());
+  }
+
+  // The setters the pair's ioctl configuration can do; changes made by others arrive through
+  // the routing socket (follow()).
   setMtu(mtu: number): void {
     this.#open();
     if (mtu > this.#openMtu) {
@@ -307,6 +403,7 @@ class FethPort implements TapPort {
     for (const name of [user, io])
       this.#configure(`set the MTU of ${name} to ${mtu}`, () => this.#system.setMtu(name, mtu));
     this.#mtu = mtu;
+    if (this.#follower) this.#follower.mtu = mtu;
   }
 
   setUp(up: boolean): void {
@@ -319,6 +416,15 @@ class FethPort implements TapPort {
     this.#configure(`add the address ${address.cidr} to ${this.name}`, () =>
       this.#system.addAddress(this.name, address.family, address.address, address.prefixLength),
     );
+    this.#follower?.addresses.add(address.cidr);
+  }
+
+  removeAddress(address: InterfaceAddress): void {
+    this.#open();
+    this.#configure(`remove the address ${address.cidr} from ${this.name}`, () =>
+      this.#system.removeAddress(this.name, address.family, address.address, address.prefixLength),
+    );
+    this.#follower?.addresses.delete(address.cidr);
   }
 
   #configure(what: string, call: () => void): void {
@@ -330,6 +436,10 @@ class FethPort implements TapPort {
     // Read the interface back: a change can bring others (an IPv4 address brings it up).
     try {
       const info = this.#system.listInterfaces().find((i) => i.name === this.name);
+      if (info && this.#follower) {
+        this.#follower.up = info.up;
+        this.#follower.mtu = info.mtu;
+      }
       if (info) this.#sink?.link({ mtu: info.mtu, up: info.up });
     } catch {
       // the change was made; the engine records what it asked for
@@ -366,6 +476,12 @@ class FethPort implements TapPort {
 
   start(sink: PortSink): void {
     this.#sink = sink;
+    if (this.#goneBeforeStart) {
+      sink.gone(this.#goneBeforeStart);
+      return;
+    }
+    // Changes reported between open and start.
+    if (this.#follower) sink.link(this.#follower.state());
     this.#bpf?.resume();
   }
 
@@ -493,6 +609,11 @@ export function openFethPort(
   try {
     configurePair(system, pair, plan, options, sysctl);
     const port = new FethPort(system, pair, options);
+    try {
+      port.follow();
+    } catch (error) {
+      throw darwinError(error, `watch the routing socket for ${pair.record.user}`);
+    }
     port.attach(plan);
     return port;
   } catch (error) {

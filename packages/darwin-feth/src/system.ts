@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { NativeSystemError } from '@tapkit/core';
+import type { DarwinRouteWatcher, DarwinRouteWatcherOptions, NativeSystemError } from '@tapkit/core';
 
 /** The addon's system errors: core's {@link NativeSystemError}. */
 export type RawSystemError = NativeSystemError;
@@ -122,6 +122,21 @@ export interface DarwinSystem {
   setUp(name: string, up: boolean): void;
   /** SIOCAIFADDR (IPv4) or SIOCAIFADDR_IN6 (IPv6, infinite lifetimes). */
   addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  /**
+   * SIOCDIFADDR (IPv4) or SIOCDIFADDR_IN6 (IPv6). EADDRNOTAVAIL when the interface has no such
+   * address.
+   */
+  removeAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  /** if_nametoindex: the interface's index, 0 when there is no such interface. */
+  interfaceIndex(name: string): number;
+  /** if_indextoname: the interface's name, undefined when the index names none (it was destroyed). */
+  interfaceName(index: number): string | undefined;
+  /**
+   * A routing socket (PF_ROUTE) polled on this thread's event loop: every routing message the
+   * kernel sends (RTM_IFINFO, RTM_NEWADDR, RTM_DELADDR… of every interface) goes to
+   * `onMessages`, several at a time. It never holds the event loop open.
+   */
+  watchRoutes(options: DarwinRouteWatcherOptions): DarwinRouteWatcher;
   /** getifmaddrs: every link-layer multicast membership on every interface. */
   multicastMemberships(): MulticastMembership[];
   /** sysctlbyname, unsigned int. ENOENT if the name does not exist. */

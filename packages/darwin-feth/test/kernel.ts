@@ -17,9 +17,20 @@
  * - NDRV: EPERM for non-root, EADDRNOTAVAIL binding to a missing interface, send buffer 8192 by
  *   default, EMSGSIZE for a larger frame, EPIPE once the interface is gone.
  *
+ * - the routing socket: RTM_IFINFO (as xnu's rt_ifmsg: after SIOCSIFMTU, SIOCSIFFLAGS, an IPv4
+ *   address that brings the interface up, and when it is destroyed), RTM_NEWADDR / RTM_DELADDR
+ *   (SIOCAIFADDR*, SIOCDIFADDR*), as bytes in xnu's layout (core's encoder), delivered to every
+ *   watcher a batch per event-loop turn; if_nametoindex / if_indextoname;
+ *
  * Test hooks let a test act as the OS (send out of an interface, see what it received), bridge
  * interfaces (how two devices are linked), run other processes, and inject failures.
  */
+import {
+  encodeDarwinAddressMessage,
+  encodeDarwinIfInfo,
+  type DarwinRouteWatcher,
+  type DarwinRouteWatcherOptions,
+} from '@tapkit/core';
 import type {
   BpfReader,
   BpfReaderOptions,
@@ -107,6 +118,8 @@ export interface SimulatedKernelOptions {
 
 /** An interface of the simulated kernel. Tests read it; only the kernel changes it. */
 export class SimInterface {
+  /** if_index: never reused by this kernel. */
+  index = 0;
   mac: Uint8Array | undefined;
   mtu: number;
   metric = 0;
@@ -141,6 +154,8 @@ export class SimulatedDarwinKernel implements DarwinSystem {
   /** pid → start time (ms). This process is in it. */
   readonly processes = new Map<number, number>();
   readonly #options: SimulatedKernelOptions;
+  readonly #routeWatchers = new Set<SimRouteWatcher>();
+  #nextIndex = 1;
   #maxMtu: number | undefined;
   #bpfOpen = 0;
   #nextPid = 900_000;
@@ -151,11 +166,8 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     this.root = options.root ?? true;
     this.#maxMtu = options.maxMtuSysctl === null ? undefined : (options.maxMtuSysctl ?? 2048);
     this.processes.set(process.pid, 1_700_000_000_000);
-    this.interfaces.set('lo0', new SimInterface('lo0', 'loopback', 16384, undefined));
-    this.interfaces.set(
-      'en0',
-      new SimInterface('en0', 'ethernet', 9000, Uint8Array.of(0x3c, 0x22, 0xfb, 1, 2, 3)),
-    );
+    this.#add(new SimInterface('lo0', 'loopback', 16384, undefined));
+    this.#add(new SimInterface('en0', 'ethernet', 9000, Uint8Array.of(0x3c, 0x22, 0xfb, 1, 2, 3)));
   }
 
   // ---- DarwinSystem ----
@@ -192,7 +204,7 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     const cluster = this.#options.jumboClusters === false ? NO_JUMBO_MAX_MTU : FETH_MAX_MTU_MAX;
     const maxMtu = this.#maxMtu === undefined ? cluster : Math.min(cluster, this.#maxMtu);
     const mac = Uint8Array.of(0x66, 0x65, 0x74, 0x68, (unit >> 8) & 0xff, unit & 0xff);
-    this.interfaces.set(name, new SimInterface(name, 'feth', maxMtu, mac));
+    this.#add(new SimInterface(name, 'feth', maxMtu, mac));
     this.calls.push(`create ${name}`);
   }
 
@@ -206,6 +218,8 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     for (const bpf of ifc.bpf) bpf.detach();
     for (const ndrv of ifc.ndrv) ndrv.detach();
     this.interfaces.delete(name);
+    ifc.up = false;
+    this.#ifInfo(ifc); // if_down on the way out; the index names nothing from here on
     this.calls.push(`destroy ${name}`);
     this.#options.onDestroy?.(name);
   }
@@ -243,6 +257,7 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     const ifc = this.#get(name, 'SIOCSIFMTU');
     if (mtu < IF_MINMTU || mtu > ifc.maxMtu) throw sysError('EINVAL', 'ioctl', 'SIOCSIFMTU', name);
     ifc.mtu = mtu;
+    this.#ifInfo(ifc);
     this.calls.push(`mtu ${name} ${mtu}`);
   }
 
@@ -265,6 +280,7 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     const ifc = this.#get(name, 'SIOCSIFFLAGS');
     const was = ifc.up;
     ifc.up = up;
+    this.#ifInfo(ifc);
     this.calls.push(`${up ? 'up' : 'down'} ${name}`);
     if (up && !was && this.#options.chatter && ifc.kind === 'feth' && ifc.peer && ifc.mac) {
       // A router solicitation-sized frame to the all-routers group, as a stack sends on link up.
@@ -283,14 +299,59 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     if (address.length !== (family === 4 ? 4 : 16)) throw sysError('EINVAL', 'ioctl', request, name);
     const text = family === 4 ? address.join('.') : Buffer.from(address).toString('hex');
     ifc.addresses.push(`${text}/${prefixLength}`);
+    this.#routeMessage(
+      encodeDarwinAddressMessage({
+        index: ifc.index,
+        deleted: false,
+        address: { family, address, prefixLength, cidr: '' },
+      }),
+    );
     if (family === 4) {
-      ifc.up = true; // in_ifinit → feth_ioctl SIOCSIFADDR sets IFF_UP
+      if (!ifc.up) {
+        ifc.up = true; // in_ifinit → feth_ioctl SIOCSIFADDR sets IFF_UP
+        this.#ifInfo(ifc);
+      }
       ifc.multicast.add('01:00:5e:00:00:01');
     } else {
       ifc.multicast.add('33:33:00:00:00:01');
       ifc.multicast.add(`33:33:ff:${macText(address.subarray(13))}`);
     }
     this.calls.push(`addr ${name} ${text}/${prefixLength}`);
+  }
+
+  removeAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void {
+    const request = family === 4 ? 'SIOCDIFADDR' : 'SIOCDIFADDR_IN6';
+    this.#requireRoot('ioctl', request, name);
+    const ifc = this.#get(name, request);
+    const text = family === 4 ? address.join('.') : Buffer.from(address).toString('hex');
+    // The kernel finds the address by its bytes; the prefix does not matter.
+    const at = ifc.addresses.findIndex((a) => a.slice(0, a.lastIndexOf('/')) === text);
+    if (at < 0) throw sysError('EADDRNOTAVAIL', 'ioctl', request, name);
+    const [removed] = ifc.addresses.splice(at, 1);
+    const kept = Number(removed!.slice(removed!.lastIndexOf('/') + 1));
+    this.#routeMessage(
+      encodeDarwinAddressMessage({
+        index: ifc.index,
+        deleted: true,
+        address: { family, address, prefixLength: kept, cidr: '' },
+      }),
+    );
+    this.calls.push(`deladdr ${name} ${text}/${prefixLength}`);
+  }
+
+  interfaceIndex(name: string): number {
+    return this.interfaces.get(name)?.index ?? 0;
+  }
+
+  interfaceName(index: number): string | undefined {
+    for (const ifc of this.interfaces.values()) if (ifc.index === index) return ifc.name;
+    return undefined;
+  }
+
+  watchRoutes(options: DarwinRouteWatcherOptions): DarwinRouteWatcher {
+    const watcher = new SimRouteWatcher(options, (w) => this.#routeWatchers.delete(w));
+    this.#routeWatchers.add(watcher);
+    return watcher;
   }
 
   multicastMemberships(): MulticastMembership[] {
@@ -408,6 +469,30 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     this.interfaces.get(name)?.multicast.add(mac);
   }
 
+  /** Renames an interface (its index stays), as SIOCSIFNAME would where a driver allows it. */
+  renameInterface(name: string, to: string): void {
+    const ifc = this.#get(name, 'SIOCSIFNAME');
+    this.interfaces.delete(name);
+    (ifc as { name: string }).name = to;
+    this.interfaces.set(to, ifc);
+    this.#ifInfo(ifc);
+  }
+
+  /** The routing sockets' buffers overflow: messages are lost, each watcher reads ENOBUFS. */
+  overflowRoutes(): void {
+    for (const watcher of this.#routeWatchers) watcher.fail(sysError('ENOBUFS', 'recv', 'PF_ROUTE'));
+  }
+
+  /** Every routing socket reads these bytes (for malformed-message tests). */
+  injectRouteBytes(bytes: Uint8Array): void {
+    this.#routeMessage(bytes);
+  }
+
+  /** Open routing-socket watchers. */
+  get routeWatchers(): number {
+    return this.#routeWatchers.size;
+  }
+
   /** The feth interfaces that exist. */
   feths(): string[] {
     return [...this.interfaces.values()].filter((i) => i.kind === 'feth').map((i) => i.name);
@@ -440,6 +525,25 @@ export class SimulatedDarwinKernel implements DarwinSystem {
     if (!fail || fail.count <= 0) return undefined;
     fail.count--;
     return fail.code;
+  }
+
+  #add(ifc: SimInterface): void {
+    ifc.index = this.#nextIndex++;
+    this.interfaces.set(ifc.name, ifc);
+  }
+
+  /** rt_ifmsg: RTM_IFINFO with the interface's flags and MTU. */
+  #ifInfo(ifc: SimInterface): void {
+    const IFF_BROADCAST = 0x2;
+    const IFF_RUNNING = 0x40;
+    const IFF_SIMPLEX = 0x800;
+    const IFF_MULTICAST = 0x8000;
+    const flags = (ifc.up ? 0x1 | IFF_RUNNING : 0) | IFF_BROADCAST | IFF_SIMPLEX | IFF_MULTICAST;
+    this.#routeMessage(encodeDarwinIfInfo({ index: ifc.index, flags, mtu: ifc.mtu }));
+  }
+
+  #routeMessage(bytes: Uint8Array): void {
+    for (const watcher of this.#routeWatchers) watcher.queue(bytes);
   }
 
   #requireRoot(syscall: string, request: string, path?: string): void {
@@ -671,5 +775,55 @@ export class SimNdrv implements NdrvWriter {
     this.#closed = true;
     this.#ifc?.ndrv.delete(this);
     this.#ifc = undefined;
+  }
+}
+
+/** A PF_ROUTE socket: messages queued and read a batch per event-loop turn, as the native watcher does. */
+export class SimRouteWatcher implements DarwinRouteWatcher {
+  readonly #options: DarwinRouteWatcherOptions;
+  readonly #onClose: (watcher: SimRouteWatcher) => void;
+  #pending: Uint8Array[] = [];
+  #error: RawSystemError | undefined;
+  #scheduled = false;
+  #closed = false;
+
+  constructor(options: DarwinRouteWatcherOptions, onClose: (watcher: SimRouteWatcher) => void) {
+    this.#options = options;
+    this.#onClose = onClose;
+  }
+
+  queue(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#pending.push(Uint8Array.from(bytes));
+    this.#schedule();
+  }
+
+  /** The next read fails with `error` (ENOBUFS: what was pending is lost). */
+  fail(error: RawSystemError): void {
+    if (this.#closed) return;
+    this.#pending = [];
+    this.#error = error;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#closed) return;
+      const bytes = Buffer.concat(this.#pending.splice(0));
+      const error = this.#error;
+      this.#error = undefined;
+      if (bytes.length > 0) this.#options.onMessages(bytes);
+      if (error && !this.#closed) this.#options.onError(error);
+    }).unref();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending = [];
+    this.#onClose(this);
   }
 }
