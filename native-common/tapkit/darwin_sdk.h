@@ -14,6 +14,7 @@
 #pragma once
 
 #include <net/if.h>
+#include <net/route.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,15 @@ struct in6_aliasreq {
   struct in6_addrlifetime ifra_lifetime;
 };
 #define SIOCAIFADDR_IN6 _IOW('i', 26, struct in6_aliasreq)
+// The union's largest member is struct icmp6_ifstat (34 u_quad_t): only ifru_addr is used here.
+struct in6_ifreq {
+  char ifr_name[IFNAMSIZ];
+  union {
+    struct sockaddr_in6 ifru_addr;
+    uint64_t ifru_icmp6stat_space[34];
+  } ifr_ifru;
+};
+#define SIOCDIFADDR_IN6 _IOW('i', 25, struct in6_ifreq)
 #endif
 
 #if __has_include(<sys/sys_domain.h>)
@@ -142,6 +152,36 @@ static_assert(SIOCSIFFLAGS == 0x80206910UL, "SIOCSIFFLAGS _IOW('i', 16, struct i
 static_assert(SIOCAIFADDR == 0x8040691aUL, "SIOCAIFADDR _IOW('i', 26, struct ifaliasreq)");
 static_assert(SIOCAIFADDR_IN6 == 0x8080691aUL, "SIOCAIFADDR_IN6 _IOW('i', 26, struct in6_aliasreq)");
 static_assert(CTLIOCGINFO == 0xc0644e03UL, "CTLIOCGINFO _IOWR('N', 3, struct ctl_info)");
+
+static_assert(SIOCDIFADDR == 0x80206919UL, "SIOCDIFADDR _IOW('i', 25, struct ifreq)");
+static_assert(SIOCDIFADDR_IN6 == 0x81206919UL, "SIOCDIFADDR_IN6 _IOW('i', 25, struct in6_ifreq)");
+static_assert(sizeof(struct in6_ifreq) == 288 && offsetof(struct in6_ifreq, ifr_ifru) == 16, "struct in6_ifreq");
+
+// The routing socket, as @tapkit/core's darwin-route.ts decodes it (its DARWIN_ROUTE constants).
+static_assert(PF_ROUTE == 17 && AF_LINK == 18 && AF_INET == 2 && AF_INET6 == 30, "address families");
+static_assert(RTM_VERSION == 5, "RTM_VERSION");
+static_assert(RTM_NEWADDR == 0xc && RTM_DELADDR == 0xd && RTM_IFINFO == 0xe, "RTM_ types");
+static_assert(RTA_DST == 0x1 && RTA_GATEWAY == 0x2 && RTA_NETMASK == 0x4 && RTA_GENMASK == 0x8 &&
+                  RTA_IFP == 0x10 && RTA_IFA == 0x20 && RTA_AUTHOR == 0x40 && RTA_BRD == 0x80 && RTAX_MAX == 8,
+              "RTA_ bits, in sockaddr order");
+static_assert(IFF_UP == 0x1 && IFF_RUNNING == 0x40, "IFF_UP, IFF_RUNNING");
+static_assert(sizeof(struct if_msghdr) == 112, "struct if_msghdr");
+static_assert(offsetof(struct if_msghdr, ifm_msglen) == 0 && offsetof(struct if_msghdr, ifm_version) == 2 &&
+                  offsetof(struct if_msghdr, ifm_type) == 3 && offsetof(struct if_msghdr, ifm_addrs) == 4 &&
+                  offsetof(struct if_msghdr, ifm_flags) == 8 && offsetof(struct if_msghdr, ifm_index) == 12 &&
+                  offsetof(struct if_msghdr, ifm_data) == 16,
+              "if_msghdr fields");
+static_assert(sizeof(struct if_data) == 96, "struct if_data (ifi_lastchange a timeval32)");
+static_assert(offsetof(struct if_data, ifi_mtu) == 8 && offsetof(struct if_data, ifi_metric) == 12,
+              "if_data.ifi_mtu, ifi_metric");
+static_assert(sizeof(struct ifa_msghdr) == 20, "struct ifa_msghdr");
+static_assert(offsetof(struct ifa_msghdr, ifam_msglen) == 0 && offsetof(struct ifa_msghdr, ifam_version) == 2 &&
+                  offsetof(struct ifa_msghdr, ifam_type) == 3 && offsetof(struct ifa_msghdr, ifam_addrs) == 4 &&
+                  offsetof(struct ifa_msghdr, ifam_flags) == 8 && offsetof(struct ifa_msghdr, ifam_index) == 12 &&
+                  offsetof(struct ifa_msghdr, ifam_metric) == 16,
+              "ifa_msghdr fields");
+static_assert(sizeof(struct sockaddr_in) == 16 && offsetof(struct sockaddr_in, sin_addr) == 4, "sockaddr_in");
+static_assert(sizeof(struct sockaddr_in6) == 28 && offsetof(struct sockaddr_in6, sin6_addr) == 8, "sockaddr_in6");
 
 static_assert(BIOCSBLEN == 0xc0044266UL, "BIOCSBLEN _IOWR('B', 102, u_int)");
 static_assert(BIOCPROMISC == 0x20004269UL, "BIOCPROMISC _IO('B', 105)");

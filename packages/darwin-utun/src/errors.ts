@@ -56,6 +56,13 @@ export function openError(error: unknown, what: string): TapError {
       systemErrorDetails(error, BACKEND),
     );
   }
+  if ((sys.request === 'SIOCDIFADDR' || sys.request === 'SIOCDIFADDR_IN6') && sys.code === 'EADDRNOTAVAIL') {
+    return new TapError(
+      TapErrorCode.INVALID_ARGUMENT,
+      `${what}: the interface has no such address (${reason})`,
+      systemErrorDetails(error, BACKEND),
+    );
+  }
   return fromSystemError(error, what, { backend: BACKEND, permissionHint: PERMISSION_HINT });
 }
 

@@ -6,7 +6,13 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { TapError, TapErrorCode, loadNativeAddon } from '@tapkit/core';
+import {
+  TapError,
+  TapErrorCode,
+  loadNativeAddon,
+  type DarwinRouteWatcher,
+  type DarwinRouteWatcherOptions,
+} from '@tapkit/core';
 import { BACKEND } from './errors.js';
 import type { UtunHandle, UtunHandleOptions, UtunSystem } from './utun-system.js';
 
@@ -16,6 +22,10 @@ export interface RawUtunAddon {
   setMtu(name: string, mtu: number): void;
   setUp(name: string, up: boolean): void;
   addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  removeAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  readonly RouteWatcher: new (options: DarwinRouteWatcherOptions & { fd?: number }) => DarwinRouteWatcher;
+  interfaceIndex(name: string): number;
+  interfaceName(index: number): string | undefined;
   /** Two connected non-blocking AF_UNIX datagram sockets: a stand-in utun for tests. */
   datagramPair(): [number, number];
 }
@@ -23,7 +33,17 @@ export interface RawUtunAddon {
 /** The environment variable that points at an addon to load instead of the package's own. */
 export const ADDON_PATH_VARIABLE = 'TAPKIT_UTUN_ADDON';
 
-const FUNCTIONS = ['UtunHandle', 'setMtu', 'setUp', 'addAddress', 'datagramPair'] as const;
+const FUNCTIONS = [
+  'UtunHandle',
+  'RouteWatcher',
+  'setMtu',
+  'setUp',
+  'addAddress',
+  'removeAddress',
+  'interfaceIndex',
+  'interfaceName',
+  'datagramPair',
+] as const;
 
 /** The error for every platform but macOS. */
 export function unsupportedPlatform(platform: string = process.platform): TapError {
@@ -66,5 +86,10 @@ export function loadNativeUtunSystem(env?: Readonly<Record<string, string | unde
     setUp: (name, up) => addon.setUp(name, up),
     addAddress: (name, family, address, prefixLength) =>
       addon.addAddress(name, family, address, prefixLength),
+    removeAddress: (name, family, address, prefixLength) =>
+      addon.removeAddress(name, family, address, prefixLength),
+    watchRoutes: (options) => new addon.RouteWatcher(options),
+    interfaceIndex: (name) => addon.interfaceIndex(name),
+    interfaceName: (index) => addon.interfaceName(index),
   };
 }

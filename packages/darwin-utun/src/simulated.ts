@@ -4,6 +4,10 @@
  * native addon does (a slab, datagram boundaries, a gap before each datagram). It runs
  * darwin-utun on any platform, without privileges: for tests, CI and simulations.
  *
+ * Its routing socket (`watchRoutes`) sends what xnu sends when an interface changes — RTM_IFINFO
+ * after an MTU or flags change, RTM_NEWADDR / RTM_DELADDR — as bytes in xnu's layout, a batch per
+ * event-loop turn; so a test that calls `setMtu()` on the system acts as `ifconfig` would.
+ *
  * It is stricter than the kernel: a datagram written with the wrong family header is counted
  * in `rejected` and dropped (the kernel would go by the IP version), so framing bugs show.
  *
@@ -21,6 +25,12 @@
  * ```
  * @module
  */
+import {
+  encodeDarwinAddressMessage,
+  encodeDarwinIfInfo,
+  type DarwinRouteWatcher,
+  type DarwinRouteWatcherOptions,
+} from '@tapkit/core';
 import {
   UTUN_AF_INET,
   UTUN_AF_INET6,
@@ -45,6 +55,8 @@ export interface SimulatedUtunOptions {
 export interface SimulatedUtun {
   readonly name: string;
   readonly unit: number;
+  /** if_index. */
+  readonly index: number;
   readonly mtu: number;
   readonly up: boolean;
   /** The addresses configured, as `address/prefix`. */
@@ -81,7 +93,15 @@ export interface SimulatedUtunSystem extends UtunSystem {
   /** Joins two utuns like a wire: a packet the program writes on one, it reads on the other. */
   link(a: string, b: string): void;
   /** Makes the next call of `operation` fail with this errno name. */
-  failNext(operation: 'openUtun' | 'setMtu' | 'setUp' | 'addAddress', code: string): void;
+  failNext(operation: 'openUtun' | 'setMtu' | 'setUp' | 'addAddress' | 'removeAddress', code: string): void;
+  removeAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  watchRoutes(options: DarwinRouteWatcherOptions): DarwinRouteWatcher;
+  interfaceIndex(name: string): number;
+  interfaceName(index: number): string | undefined;
+  /** The routing sockets lose their messages and read ENOBUFS. */
+  overflowRoutes(): void;
+  /** Every routing socket reads these bytes (for malformed-message tests). */
+  injectRouteBytes(bytes: Uint8Array): void;
 }
 
 // Darwin's errno values for the names the simulation raises.
@@ -133,6 +153,8 @@ class SimulatedSystem implements SimulatedUtunSystem {
   readonly #failures = new Map<string, string>();
   readonly #firstUnit: number;
   readonly #maxPending: number;
+  readonly #routeWatchers = new Set<SimulatedRouteWatcher>();
+  #nextIndex = 20; // lo0, en0… come first on a Mac
 
   constructor(firstUnit: number, maxPending: number) {
     this.#firstUnit = firstUnit;
@@ -153,7 +175,7 @@ class SimulatedSystem implements SimulatedUtunSystem {
     return handle;
   }
 
-  failNext(operation: 'openUtun' | 'setMtu' | 'setUp' | 'addAddress', code: string): void {
+  failNext(operation: 'openUtun' | 'setMtu' | 'setUp' | 'addAddress' | 'removeAddress', code: string): void {
     this.#failures.set(operation, code);
   }
 
@@ -166,25 +188,92 @@ class SimulatedSystem implements SimulatedUtunSystem {
     } else if (this.#units.has(unit)) {
       throw systemError('EBUSY', 'connect', `utun${unit}`);
     }
-    const handle = new SimulatedHandle(unit, options, this.#maxPending, () => this.#units.delete(unit));
+    const handle = new SimulatedHandle(unit, this.#nextIndex++, options, this.#maxPending, () =>
+      this.#units.delete(unit),
+    );
     this.#units.set(unit, handle);
     return handle;
   }
 
   setMtu(name: string, mtu: number): void {
     this.#fail('setMtu', 'ioctl', name, 'SIOCSIFMTU');
-    this.#byName(name, 'SIOCSIFMTU').mtu = mtu;
+    const handle = this.#byName(name, 'SIOCSIFMTU');
+    handle.mtu = mtu;
+    this.#ifInfo(handle);
   }
 
   setUp(name: string, up: boolean): void {
     this.#fail('setUp', 'ioctl', name, 'SIOCSIFFLAGS');
-    this.#byName(name, 'SIOCSIFFLAGS').up = up;
+    const handle = this.#byName(name, 'SIOCSIFFLAGS');
+    handle.up = up;
+    this.#ifInfo(handle);
   }
 
   addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void {
     const request = family === 4 ? 'SIOCAIFADDR' : 'SIOCAIFADDR_IN6';
     this.#fail('addAddress', 'ioctl', name, request);
-    this.#byName(name, request).addresses.push(`${formatAddress(family, address)}/${prefixLength}`);
+    const handle = this.#byName(name, request);
+    handle.addresses.push(`${formatAddress(family, address)}/${prefixLength}`);
+    this.#route(
+      encodeDarwinAddressMessage({
+        index: handle.index,
+        deleted: false,
+        address: { family, address, prefixLength, cidr: '' },
+      }),
+    );
+  }
+
+  removeAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void {
+    const request = family === 4 ? 'SIOCDIFADDR' : 'SIOCDIFADDR_IN6';
+    this.#fail('removeAddress', 'ioctl', name, request);
+    const handle = this.#byName(name, request);
+    const text = formatAddress(family, address);
+    const at = handle.addresses.findIndex((a) => a.slice(0, a.lastIndexOf('/')) === text);
+    if (at < 0) throw systemError('EADDRNOTAVAIL', 'ioctl', name, request);
+    const [removed] = handle.addresses.splice(at, 1);
+    const kept = Number(removed!.slice(removed!.lastIndexOf('/') + 1));
+    this.#route(
+      encodeDarwinAddressMessage({
+        index: handle.index,
+        deleted: true,
+        address: { family, address, prefixLength: kept, cidr: '' },
+      }),
+    );
+    void prefixLength; // the kernel finds the address by its bytes
+  }
+
+  watchRoutes(options: DarwinRouteWatcherOptions): DarwinRouteWatcher {
+    const watcher = new SimulatedRouteWatcher(options, (w) => this.#routeWatchers.delete(w));
+    this.#routeWatchers.add(watcher);
+    return watcher;
+  }
+
+  interfaceIndex(name: string): number {
+    return this.interface(name)?.index ?? 0;
+  }
+
+  interfaceName(index: number): string | undefined {
+    for (const handle of this.#units.values()) if (handle.index === index) return handle.name;
+    return undefined;
+  }
+
+  overflowRoutes(): void {
+    for (const watcher of this.#routeWatchers)
+      watcher.fail(systemError('ENOBUFS', 'recv', undefined, 'PF_ROUTE'));
+  }
+
+  injectRouteBytes(bytes: Uint8Array): void {
+    this.#route(bytes);
+  }
+
+  /** rt_ifmsg: RTM_IFINFO with the utun's flags (IFF_POINTOPOINT, IFF_MULTICAST) and MTU. */
+  #ifInfo(handle: SimulatedHandle): void {
+    const flags = (handle.up ? 0x1 | 0x40 : 0) | 0x10 | 0x8000;
+    this.#route(encodeDarwinIfInfo({ index: handle.index, flags, mtu: handle.mtu }));
+  }
+
+  #route(bytes: Uint8Array): void {
+    for (const watcher of this.#routeWatchers) watcher.queue(bytes);
   }
 
   interface(name: string): SimulatedUtun | undefined {
@@ -207,6 +296,7 @@ class SimulatedSystem implements SimulatedUtunSystem {
 class SimulatedHandle implements UtunHandle, SimulatedUtun {
   readonly name: string;
   readonly unit: number;
+  readonly index: number;
   mtu = 1500;
   up = true; // a utun is born up
   readonly addresses: string[] = [];
@@ -235,8 +325,15 @@ class SimulatedHandle implements UtunHandle, SimulatedUtun {
   #heldBytes = 0;
   #failWrite: string | undefined;
 
-  constructor(unit: number, options: UtunHandleOptions, maxPending: number, onClose: () => void) {
+  constructor(
+    unit: number,
+    index: number,
+    options: UtunHandleOptions,
+    maxPending: number,
+    onClose: () => void,
+  ) {
     this.unit = unit;
+    this.index = index;
     this.name = `utun${unit}`;
     this.#options = options;
     this.#maxPending = maxPending;
@@ -402,5 +499,61 @@ class SimulatedHandle implements UtunHandle, SimulatedUtun {
     if (this.peer !== undefined) this.peer.peer = undefined;
     this.peer = undefined;
     this.#onClose();
+  }
+}
+
+/** A routing socket: messages queued and read a batch per event-loop turn, as the addon's RouteWatcher. */
+class SimulatedRouteWatcher implements DarwinRouteWatcher {
+  readonly #options: DarwinRouteWatcherOptions;
+  readonly #onClose: (watcher: SimulatedRouteWatcher) => void;
+  #pending: Uint8Array[] = [];
+  #error: UtunSystemError | undefined;
+  #scheduled = false;
+  #closed = false;
+
+  constructor(options: DarwinRouteWatcherOptions, onClose: (watcher: SimulatedRouteWatcher) => void) {
+    this.#options = options;
+    this.#onClose = onClose;
+  }
+
+  queue(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#pending.push(Uint8Array.from(bytes));
+    this.#schedule();
+  }
+
+  fail(error: UtunSystemError): void {
+    if (this.#closed) return;
+    this.#pending = [];
+    this.#error = error;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // Never holds the event loop, as the addon's watcher.
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#closed) return;
+      const total = this.#pending.reduce((n, b) => n + b.length, 0);
+      const bytes = new Uint8Array(total);
+      let at = 0;
+      for (const chunk of this.#pending.splice(0)) {
+        bytes.set(chunk, at);
+        at += chunk.length;
+      }
+      const error = this.#error;
+      this.#error = undefined;
+      if (total > 0) this.#options.onMessages(bytes);
+      if (error && !this.#closed) this.#options.onError(error);
+    }).unref();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending = [];
+    this.#onClose(this);
   }
 }

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { TapError, TapErrorCode, type InterfaceAddress } from '@tapkit/core';
+import {
+  DarwinInterfaceFollower,
+  TapError,
+  TapErrorCode,
+  type InterfaceAddress,
+  type NativeSystemError,
+} from '@tapkit/core';
 import { BACKEND, closedError, ioError, isGone, isNoBuffer, openError } from './errors.js';
 import type { PacketPort, PacketSink } from './packet-port.js';
 import {
@@ -79,6 +85,7 @@ export function openUtunPort(system: UtunSystem, options: UtunPortOptions): Utun
   }
   // A utun is born up.
   if (!options.up) step('bring down', () => system.setUp(name, false));
+  step('watch the routing socket', () => port.follow(options));
   return port;
 }
 
@@ -91,6 +98,9 @@ export class UtunPacketPort implements PacketPort {
   readonly #handle: UtunHandle;
   readonly #offsets = new Uint32Array(2 * BATCH_PACKETS);
   #sink: PacketSink | undefined;
+  /** The utun as the routing socket reports it (see follow()); undefined for a system without one. */
+  #follower: DarwinInterfaceFollower | undefined;
+  #goneBeforeStart: TapError | undefined;
   #blocked = false;
   #closed = false;
   // Where the last datagram of the current slab ended: the next one's headroom starts there.
@@ -126,22 +136,107 @@ export class UtunPacketPort implements PacketPort {
     return this.#mtu;
   }
 
-  // The setters the utun's ioctl configuration can do. Removing an address is not one of them
-  // (no SIOCDIFADDR in the addon yet), and changes made by others are not followed (no routing
-  // socket yet): see the README.
+  get up(): boolean | undefined {
+    return this.#follower?.up;
+  }
+
+  get addresses(): readonly string[] | undefined {
+    return this.#follower && [...this.#follower.addresses];
+  }
+
+  /**
+   * Starts following the utun through the system's routing socket (when it has one): MTU, up
+   * flag and addresses changed by others are reported, a vanished utun ends the device.
+   */
+  follow(options: {
+    readonly mtu: number;
+    readonly up: boolean;
+    readonly addresses: readonly InterfaceAddress[];
+  }): void {
+    const system = this.#system;
+    if (!system.watchRoutes || !system.interfaceIndex || !system.interfaceName) return;
+    const index = system.interfaceIndex(this.name);
+    if (index === 0) throw ioError(Object.assign(new Error('ENXIO'), { code: 'ENXIO' }), this.name);
+    const nameOf = system.interfaceName.bind(system);
+    this.#follower = new DarwinInterfaceFollower(
+      {
+        index,
+        name: this.name,
+        mtu: options.mtu,
+        up: options.up,
+        addresses: options.addresses.map((a) => a.cidr),
+      },
+      (i) => nameOf(i),
+    );
+    this.#watcher = system.watchRoutes({
+      onMessages: (bytes) => this.#routed(bytes),
+      onError: (error) => this.#routeError(error),
+    });
+  }
+
+  #watcher: { close(): void } | undefined;
+
+  #routed(bytes: Uint8Array): void {
+    const follower = this.#follower;
+    if (this.#closed || follower === undefined) return;
+    const result = follower.apply(bytes);
+    if (result.gone) {
+      const error = new TapError(
+        TapErrorCode.DEVICE_GONE,
+        `${this.name} is gone (its index names no interface now)`,
+        {
+          backend: BACKEND,
+        },
+      );
+      if (this.#sink) this.#sink.gone(error);
+      else this.#goneBeforeStart = error;
+    } else if (result.changed) {
+      this.#report();
+    }
+  }
+
+  /** Messages were lost (ENOBUFS): what was missed is not known, so the state stays as last seen. */
+  #routeError(error: NativeSystemError): void {
+    if (this.#closed || error.code !== 'ENOBUFS') return;
+    this.#report();
+  }
+
+  #report(): void {
+    const follower = this.#follower;
+    if (follower === undefined) return;
+    this.#mtu = follower.mtu;
+    this.#sink?.link(follower.state());
+  }
+
+  // The setters the utun's ioctl configuration can do; changes made by others arrive through
+  // the routing socket (follow()).
   setMtu(mtu: number): void {
     this.#configure(`set MTU ${mtu}`, () => this.#system.setMtu(this.name, mtu));
     this.#mtu = mtu;
+    if (this.#follower) this.#follower.mtu = mtu;
   }
 
   setUp(up: boolean): void {
     this.#configure(up ? 'bring up' : 'bring down', () => this.#system.setUp(this.name, up));
+    if (this.#follower) this.#follower.up = up;
   }
 
   addAddress(address: InterfaceAddress): void {
     this.#configure(`add address ${address.cidr}`, () =>
       this.#system.addAddress(this.name, address.family, address.address, address.prefixLength),
     );
+    this.#follower?.addresses.add(address.cidr);
+  }
+
+  get removeAddress(): ((address: InterfaceAddress) => void) | undefined {
+    const system = this.#system;
+    if (!system.removeAddress) return undefined;
+    return (address: InterfaceAddress) => {
+      this.#configure(`remove address ${address.cidr}`, () =>
+        system.removeAddress!(this.name, address.family, address.address, address.prefixLength),
+      );
+      this.#follower?.addresses.delete(address.cidr);
+    };
   }
 
   #configure(what: string, action: () => void): void {
@@ -155,6 +250,11 @@ export class UtunPacketPort implements PacketPort {
 
   start(sink: PacketSink): void {
     this.#sink = sink;
+    if (this.#goneBeforeStart) {
+      sink.gone(this.#goneBeforeStart);
+      return;
+    }
+    if (this.#follower) sink.link(this.#follower.state());
     this.#handle.resume();
   }
 
@@ -274,6 +374,8 @@ export class UtunPacketPort implements PacketPort {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watcher?.close();
+    this.#watcher = undefined;
     this.#handle.close();
   }
 }

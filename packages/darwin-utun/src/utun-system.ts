@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { NativeSystemError } from '@tapkit/core';
+import type { DarwinRouteWatcher, DarwinRouteWatcherOptions, NativeSystemError } from '@tapkit/core';
 
 /** Darwin's AF_INET: the family header of an IPv4 packet. */
 export const UTUN_AF_INET = 2;
@@ -90,6 +90,21 @@ export interface UtunSystem {
    * for a prefix shorter than a host's, a route for the prefix through the interface.
    */
   addAddress(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  /**
+   * SIOCDIFADDR / SIOCDIFADDR_IN6 (EADDRNOTAVAIL: no such address). Optional: without it the
+   * device's `removeAddress()` rejects with `ERR_TAP_UNSUPPORTED_OPERATION`.
+   */
+  removeAddress?(name: string, family: 4 | 6, address: Uint8Array, prefixLength: number): void;
+  /**
+   * A routing socket (PF_ROUTE) polled on this thread's loop, never holding it: RTM_IFINFO,
+   * RTM_NEWADDR, RTM_DELADDR… of every interface, as bytes (see core's darwin-route). With
+   * `interfaceIndex` and `interfaceName`, the device follows changes made by others. Optional.
+   */
+  watchRoutes?(options: DarwinRouteWatcherOptions): DarwinRouteWatcher;
+  /** if_nametoindex: 0 when there is no such interface. */
+  interfaceIndex?(name: string): number;
+  /** if_indextoname: undefined when the index names no interface. */
+  interfaceName?(index: number): string | undefined;
 }
 
 /** The family header for an IP packet (by its version nibble), or undefined when it is neither. */

@@ -11,7 +11,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   EtherType,
+  TapErrorCode,
+  encodeDarwinAddressMessage,
+  encodeDarwinIfInfo,
+  parseCidr,
+  type LinkChange,
   buildEthernet,
   buildIPv4,
   buildIcmpEcho,
@@ -323,4 +328,50 @@ describe('the native addon over a datagram socketpair', () => {
       expectNoLeak(figures);
     });
   }
+
+  itNative(
+    'RouteWatcher: routing messages written to its socket reach the device as link events; close frees the fd',
+    async () => {
+      // The addon's RouteWatcher adopts one end of a datagram pair instead of a PF_ROUTE socket;
+      // the test writes routing messages (xnu's layout) into the other end, as the kernel would.
+      const [ours, theirs] = native().datagramPair();
+      const { system } = pairedSystem();
+      let index = 7;
+      const dev = await darwinUtun.open({
+        system: {
+          ...system,
+          watchRoutes: (options) => new (native().RouteWatcher)({ ...options, fd: ours }),
+          interfaceIndex: () => 7,
+          interfaceName: (i) => (i === index ? 'utun0' : undefined),
+        },
+        addresses: ['10.9.0.1/24'],
+      });
+      try {
+        const changes: LinkChange[] = [];
+        dev.on('link', (change) => changes.push(change));
+        writeSync(theirs, encodeDarwinIfInfo({ index: 7, flags: 0x8051, mtu: 9000 }));
+        writeSync(theirs, encodeDarwinIfInfo({ index: 8, flags: 0x8051, mtu: 1280 })); // another interface
+        writeSync(
+          theirs,
+          encodeDarwinAddressMessage({ index: 7, deleted: false, address: parseCidr('fd00::9/64') }),
+        );
+        for (let i = 0; i < 50 && dev.addresses.length < 2; i++)
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        expect(dev.mtu).toBe(9000);
+        expect(dev.addresses).toEqual(['10.9.0.1/24', 'fd00::9/64']);
+        const events = changes.length;
+        writeSync(theirs, Uint8Array.of(9, 9, 9)); // garbage: ignored
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(changes).toHaveLength(events);
+        const closed = new Promise<unknown>((resolve) => dev.once('close', resolve));
+        index = 0; // the interface is gone
+        writeSync(theirs, encodeDarwinIfInfo({ index: 7, flags: 0, mtu: 9000 }));
+        expect(await closed).toMatchObject({ code: TapErrorCode.DEVICE_GONE });
+      } finally {
+        await dev.close();
+        closeSync(theirs);
+      }
+      expect(() => fstatSync(ours)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    },
+  );
 });

@@ -90,20 +90,8 @@ Napi::Value RtnetlinkRequest(const Napi::CallbackInfo& info) {
   }
 }
 
-Napi::Function LinkWatcher::Define(Napi::Env env) {
-  return DefineClass(env, "LinkWatcher", {InstanceMethod<&LinkWatcher::Close>("close")});
-}
-
-LinkWatcher::LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkWatcher>(info), env_(info.Env()) {
+LinkWatcher::LinkWatcher(const Napi::CallbackInfo& info) : SocketWatcher<LinkWatcher>(info, "LinkWatcher") {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
-  Napi::Object options = info[0].As<Napi::Object>();
-  if (!options.Get("onMessages").IsFunction() || !options.Get("onError").IsFunction()) {
-    throw Napi::TypeError::New(env, "options.onMessages and options.onError must be functions");
-  }
-  onMessages_ = Napi::Persistent(options.Get("onMessages").As<Napi::Function>());
-  onError_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
-  async_ = std::make_unique<Napi::AsyncContext>(env, "LinkWatcher", Value());
   FdGuard sock(RouteSocket(env, SOCK_NONBLOCK));
   struct sockaddr_nl local;
   memset(&local, 0, sizeof local);
@@ -112,81 +100,7 @@ LinkWatcher::LinkWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Link
   if (bind(sock.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof local) < 0) {
     throw ErrnoError(env, errno, "bind", std::string(), "NETLINK_ROUTE");
   }
-  LoopPoll<LinkWatcher>* poll = LoopPoll<LinkWatcher>::Create(env, sock.get(), this, "NETLINK_ROUTE");
-  // Watching the link is never a reason to keep the process alive: the device's fd is.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
-  int err = poll->Start(UV_READABLE);
-  if (err != 0) {
-    poll->Close();
-    throw ErrnoError(env, -err, "uv_poll_start", std::string(), "NETLINK_ROUTE");
-  }
-  poll_ = poll;
-  fd_ = sock.release();
-  // Like the device's handle: alive until close().
-  Ref();
-}
-
-LinkWatcher::~LinkWatcher() { ReleaseOsResources(); }
-
-void LinkWatcher::Close(const Napi::CallbackInfo& info) {
-  bool open = fd_ >= 0;
-  ReleaseOsResources();
-  // Drop the callbacks: strong references to JS that holds this watcher would keep both alive.
-  onMessages_.Reset();
-  onError_.Reset();
-  if (open) Unref();  // the wrapper may be collected now
-}
-
-// A socket whose buffer overflowed has ENOBUFS pending, which epoll reports as EPOLLERR: libuv
-// then stops the poll (status UV_EBADF). The read takes the error (and reports it: the state is
-// read again) and the poll starts over, or no later change would be seen.
-void LinkWatcher::HandlePoll(int status, int events) {
-  bool watching = ReadMessages();
-  if (status < 0 && watching && poll_ != nullptr && fd_ >= 0) poll_->Start(UV_READABLE);
-}
-
-// Reads every datagram waiting and hands them to JS in one Buffer (netlink messages are
-// self-delimiting). ENOBUFS (notifications were lost: the socket's buffer overflowed) is
-// reported, and reading goes on. False when another error ended watching.
-bool LinkWatcher::ReadMessages() {
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
-  Ref();  // JS called from here may close this watcher
-  std::vector<uint8_t> messages;
-  std::vector<uint8_t> buffer(kReceiveBytes);
-  int error = 0;
-  bool watching = true;
-  while (fd_ >= 0) {
-    ssize_t n = recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      error = errno;
-      if (errno == ENOBUFS) continue;
-      if (poll_ != nullptr) uv_poll_stop(&poll_->handle);  // any other error: the socket is done
-      watching = false;
-      break;
-    }
-    messages.insert(messages.end(), buffer.data(), buffer.data() + n);
-  }
-  try {
-    // MakeCallback: runs the microtasks the callbacks queue, as TapHandle's do.
-    if (!messages.empty()) {
-      onMessages_.MakeCallback(Value(), {Napi::Buffer<uint8_t>::Copy(env, messages.data(), messages.size())},
-                               *async_);
-    }
-    if (error != 0 && fd_ >= 0) {
-      onError_.MakeCallback(Value(), {ErrnoError(env, error, "recv", std::string(), "NETLINK_ROUTE").Value()},
-                            *async_);
-    }
-  } catch (const Napi::Error& e) {
-    // An exception from a callback: surface it as Node does for any callback's.
-    Unref();
-    napi_fatal_exception(env, e.Value());
-    return false;
-  }
-  Unref();
-  return watching;
+  Watch(env, sock.release());
 }
 
 }  // namespace tapkit

@@ -11,35 +11,24 @@
 #pragma once
 
 #include "tapkit/napi_config.h"
-#include "tapkit/poll.h"
+#include "tapkit/watcher.h"
 
-#include <memory>
+#include <stddef.h>
 
 namespace tapkit {
 
 Napi::Value RtnetlinkRequest(const Napi::CallbackInfo& info);
 
-class LinkWatcher : public Napi::ObjectWrap<LinkWatcher> {
+// The socket's poll, lifecycle and reads are SocketWatcher's (tapkit/watcher.h), shared with the
+// macOS addons' RouteWatcher; here is only the socket.
+class LinkWatcher : public SocketWatcher<LinkWatcher> {
  public:
-  static Napi::Function Define(Napi::Env env);
+  static constexpr const char* kSubject = "NETLINK_ROUTE";
+  // Large enough for any one datagram the kernel sends on NETLINK_ROUTE.
+  static constexpr size_t kReceiveBytes = 64 * 1024;
+
+  static Napi::Function Define(Napi::Env env) { return DefineWatcher(env, "LinkWatcher"); }
   explicit LinkWatcher(const Napi::CallbackInfo& info);
-  ~LinkWatcher() override;
-
-  // LoopPoll's owner interface.
-  void HandlePoll(int status, int events);
-  void OnPipeEnded() {}
-  void ReleaseOsResources() { LoopPoll<LinkWatcher>::CloseWithFd(poll_, fd_); }
-
- private:
-  void Close(const Napi::CallbackInfo& info);
-  bool ReadMessages();
-
-  napi_env env_;
-  int fd_ = -1;
-  LoopPoll<LinkWatcher>* poll_ = nullptr;
-  Napi::FunctionReference onMessages_;
-  Napi::FunctionReference onError_;
-  std::unique_ptr<Napi::AsyncContext> async_;
 };
 
 }  // namespace tapkit
