@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DARWIN_ROUTE as R,
+  DarwinInterfaceFollower,
   darwinSaSize,
   decodeDarwinRouteMessages,
   encodeDarwinAddressMessage,
@@ -171,5 +172,53 @@ describe('darwin routing messages', () => {
       if (i % 3 === 0) bytes[3] = R.RTM_NEWADDR;
       expect(() => decodeDarwinRouteMessages(bytes)).not.toThrow();
     }
+  });
+});
+
+describe('DarwinInterfaceFollower', () => {
+  const start = { index: 7, name: 'feth10000', mtu: 1500, up: true, addresses: ['10.0.0.1/24'] };
+  const bytes = (...messages: Uint8Array[]) => Buffer.concat(messages);
+
+  it('applies its own interface’s messages, reports whether anything changed, and ignores others', () => {
+    const follower = new DarwinInterfaceFollower(start, () => 'feth10000');
+    expect(follower.apply(bytes(ifInfo(8, 0, 9000)))).toEqual({ changed: false, gone: false, malformed: 0 });
+    expect(follower.apply(bytes(ifInfo(7, 0x8843, 1500)))).toMatchObject({ changed: false });
+    const added = encodeDarwinAddressMessage({ index: 7, deleted: false, address: parseCidr('fd00::1/64') });
+    expect(follower.apply(bytes(ifInfo(7, 0x8842, 9000), added))).toMatchObject({ changed: true });
+    expect(follower.state()).toEqual({
+      name: 'feth10000',
+      mtu: 9000,
+      up: false,
+      addresses: ['10.0.0.1/24', 'fd00::1/64'],
+    });
+    expect(follower.apply(added)).toMatchObject({ changed: false }); // repeated: a no-op
+    const removed = encodeDarwinAddressMessage({
+      index: 7,
+      deleted: true,
+      address: parseCidr('10.0.0.1/24'),
+    });
+    follower.apply(removed);
+    expect(follower.state().addresses).toEqual(['fd00::1/64']);
+  });
+
+  it('takes the name by index at each RTM_IFINFO: another name is a rename, none (or a throw) is gone', () => {
+    let name: string | undefined = 'feth31000';
+    const follower = new DarwinInterfaceFollower(start, () => {
+      if (name === 'throw') throw new Error('ENXIO');
+      return name;
+    });
+    expect(follower.apply(ifInfo(7, 1, 1500))).toMatchObject({ changed: true, gone: false });
+    expect(follower.name).toBe('feth31000');
+    name = undefined;
+    expect(follower.apply(ifInfo(7, 0, 1500))).toMatchObject({ changed: false, gone: true });
+    name = 'throw';
+    expect(follower.apply(ifInfo(7, 0, 1500))).toMatchObject({ gone: true });
+    // Address messages of a gone interface need no lookup; other interfaces' none at all.
+    expect(follower.apply(ifInfo(9, 0, 1500))).toMatchObject({ gone: false });
+  });
+
+  it('counts malformed input and never throws', () => {
+    const follower = new DarwinInterfaceFollower(start, () => 'feth10000');
+    expect(follower.apply(Uint8Array.of(1, 0, 5, 14, 9))).toMatchObject({ changed: false, malformed: 1 });
   });
 });

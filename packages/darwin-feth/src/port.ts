@@ -104,6 +104,12 @@ class FethPair {
     this.#created.push(name);
   }
 
+  /** A member was renamed (by someone else): teardown destroys it under its new name. */
+  renamed(from: string, to: string): void {
+    const at = this.#created.indexOf(from);
+    if (at >= 0) this.#created[at] = to;
+  }
+
   adopt<T extends Closeable>(resource: T): T {
     this.#resources.push(resource);
     return resource;
@@ -348,7 +354,9 @@ class FethPort implements TapPort {
   #routed(bytes: Uint8Array): void {
     const follower = this.#follower;
     if (this.#closed || follower === undefined) return;
+    const before = follower.name;
     const result = follower.apply(bytes);
+    if (follower.name !== before) this.#pair.renamed(before, follower.name);
     if (result.gone) {
       const error = backendError(
         TapErrorCode.DEVICE_GONE,

@@ -151,17 +151,14 @@ describe('darwin-feth: following changes made by others (routing socket, simulat
     }
   });
 
-  it('follows a rename (the index stays)', async () => {
+  it('follows a rename (the index stays), and destroys the member under its new name at close', async () => {
     const dev = await sim.open();
-    const before = dev.name;
-    try {
-      sim.kernel.renameInterface(before, 'feth31000');
-      await settle();
-      expect(dev.name).toBe('feth31000');
-    } finally {
-      sim.kernel.renameInterface('feth31000', before); // so that close finds what it created
-      await dev.close();
-    }
+    sim.kernel.renameInterface(dev.name, 'feth31000');
+    await settle();
+    expect(dev.name).toBe('feth31000');
+    await dev.close();
+    expect(sim.kernel.interfaces.has('feth31000')).toBe(false);
+    expect(sim.kernel.feths()).toEqual([]);
   });
 
   it('reads the state again when routing messages were lost (ENOBUFS), and goes on following', async () => {
