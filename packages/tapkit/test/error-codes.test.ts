@@ -98,9 +98,17 @@ const causes: Record<TapErrorCodeValue, () => unknown> = {
       await dev.close();
       dev.write(frame());
     }),
-  // "removeAddress() on darwin-feth and darwin-utun" (over the simulated utun system here).
+  // "a setter the system under darwin-utun does not supply" (a UtunSystem without removeAddress).
   ERR_TAP_UNSUPPORTED_OPERATION: async () => {
-    const dev = await darwinUtun.open({ system: createSimulatedUtunSystem(), addresses: ['10.0.0.1/24'] });
+    const sim = createSimulatedUtunSystem();
+    const system = {
+      osInterface: false,
+      openUtun: sim.openUtun.bind(sim),
+      setMtu: sim.setMtu.bind(sim),
+      setUp: sim.setUp.bind(sim),
+      addAddress: sim.addAddress.bind(sim),
+    };
+    const dev = await darwinUtun.open({ system, addresses: ['10.0.0.1/24'] });
     try {
       await dev.removeAddress('10.0.0.1/24');
     } finally {
