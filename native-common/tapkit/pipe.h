@@ -22,13 +22,19 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "tapkit/bpf_records.h"
 
 namespace tapkit {
+
+// What PipeThread throws when it cannot start: the errno (EAGAIN when std::thread failed). Our own
+// type, not std::system_error: throwing or catching that by type made the x86_64 macOS bundle
+// export libc++'s typeinfo for it (the prebuild test checks what a bundle exports).
+struct PipeStartError {
+  int code;
+};
 
 enum class ReadFraming : uint8_t { kPlain, kBpf };
 enum class WriteFraming : uint8_t { kWrite, kSend };
@@ -118,20 +124,24 @@ class PipeThread {
   // Reads one direction makes before the thread polls again (see Pump).
   static constexpr int kPumpBurst = 64;
 
-  // Starts the thread; throws std::system_error when no thread or self-pipe can be had.
+  // Starts the thread; throws PipeStartError when no thread or self-pipe can be had.
   explicit PipeThread(std::vector<PipeDirection*> directions) : directions_(std::move(directions)) {
-    if (pipe(stop_) < 0) throw std::system_error(errno, std::generic_category(), "pipe");
-    try {
-      for (int fd : stop_) {
-        if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-          throw std::system_error(errno, std::generic_category(), "fcntl");
-        }
+    if (pipe(stop_) < 0) throw PipeStartError{errno};
+    int err = 0;
+    for (int fd : stop_) {
+      if (err == 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0)) err = errno;
+    }
+    if (err == 0) {
+      try {
+        thread_ = std::thread(&PipeThread::Run, this);
+      } catch (...) {
+        err = EAGAIN;  // std::system_error: pthread_create failed, most likely a thread limit
       }
-      thread_ = std::thread(&PipeThread::Run, this);
-    } catch (...) {
+    }
+    if (err != 0) {
       close(stop_[0]);
       close(stop_[1]);
-      throw;
+      throw PipeStartError{err};
     }
   }
 

@@ -28,6 +28,7 @@ import {
   formatMac,
   randomMac,
   type Frame,
+  type PortPipe,
   type PortSink,
   type InterfaceAddress,
   type ResolvedOpenOptions,
@@ -52,6 +53,9 @@ import { pairForSlot } from './naming.js';
 import { FETH_LIMITS, planFeth, planSlots, type DarwinFethOptions, type FethPlan } from './options.js';
 import type { PairRecord, StateStore } from './state.js';
 import type { BpfReader, DarwinSystem, NdrvWriter } from './system.js';
+
+const ETHERNET_HEADER = 14;
+const VLAN_TAG = 4;
 
 /** What darwin-feth devices can do. */
 export const FETH_CAPABILITIES: TapCapabilities = Object.freeze({
@@ -307,6 +311,55 @@ class FethPort implements TapPort {
     for (const name of [user, io])
       this.#configure(`set the MTU of ${name} to ${mtu}`, () => this.#system.setMtu(name, mtu));
     this.#mtu = mtu;
+    this.#updateFrameLimit();
+  }
+
+  /**
+   * Tells the NDRV socket which frames native pipes into it may send: what the engine's
+   * checkFrame() lets a write through at this MTU (14 bytes to MTU + 14, 4 more with a VLAN
+   * tag). A frame outside is refused and counted (`txError`), as by the engine's JS pipe.
+   */
+  #updateFrameLimit(): void {
+    this.#ndrv?.setFrameLimit?.(ETHERNET_HEADER, this.#mtu + ETHERNET_HEADER, VLAN_TAG);
+  }
+
+  /**
+   * A pipe in native code, between two open darwin-feth ports: a thread reads this port's BPF
+   * fd and sends each whole frame to the destination's NDRV socket. Undefined (the engine
+   * forwards in JS) for any other destination, or an addon without pipes.
+   */
+  pipeTo(destination: TapPort): PortPipe | undefined {
+    if (!(destination instanceof FethPort) || destination === this || this.#closed || destination.#closed) {
+      return undefined;
+    }
+    const bpf = this.#bpf;
+    const ndrv = destination.#ndrv;
+    if (!bpf?.pipeTo || !bpf.pipeCounts || !ndrv?.setFrameLimit) return undefined;
+    destination.#updateFrameLimit();
+    try {
+      bpf.pipeTo(ndrv);
+    } catch (error) {
+      throw darwinError(error, `pipe ${this.name} to ${destination.name}`);
+    }
+    let stopped = false;
+    return {
+      counts: () => {
+        const [frames, bytes, , refused, noBuffers, truncated, runts, malformed] = bpf.pipeCounts!();
+        const drops: Record<string, number> = {};
+        if (refused > 0) drops.txError = refused;
+        if (noBuffers > 0) drops.txNoBuffers = noBuffers;
+        const sourceDrops: Record<string, number> = {};
+        if (truncated > 0) sourceDrops.rxTruncated = truncated;
+        if (runts > 0) sourceDrops.rxRunt = runts;
+        if (malformed > 0) sourceDrops.rxMalformed = malformed;
+        return { frames, bytes, refused, drops, sourceDrops };
+      },
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        if (!this.#closed) bpf.pipeTo!(null);
+      },
+    };
   }
 
   setUp(up: boolean): void {
@@ -362,6 +415,7 @@ class FethPort implements TapPort {
     } catch (error) {
       throw darwinError(error, `open an AF_NDRV socket on ${io}`);
     }
+    this.#updateFrameLimit();
   }
 
   start(sink: PortSink): void {

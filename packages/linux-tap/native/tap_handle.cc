@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <system_error>
 
 #include "tun.h"
 
@@ -177,7 +176,7 @@ void TapHandle::StopPipe() {
   if (!reverse) return;
   try {
     target->StartPipeThreads();  // the other direction goes on alone
-  } catch (const std::system_error&) {
+  } catch (const PipeStartError&) {
     target->StopPipe();  // no thread to be had: that pipe ends too, rather than stall
   }
 }
@@ -215,9 +214,9 @@ void TapHandle::PipeTo(const Napi::CallbackInfo& info) {
     target->sources_.push_back(this);
     try {
       StartPipeThreads();
-    } catch (const std::system_error& error) {
+    } catch (const PipeStartError& error) {
       StopPipe();
-      throw ErrnoError(env, error.code().value(), "pthread_create", name_);
+      throw ErrnoError(env, error.code, "pthread_create", name_);
     }
     UpdateLoopRef();
   }
