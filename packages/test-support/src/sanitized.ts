@@ -32,9 +32,14 @@ export const SANITIZED_PROBLEM =
 
 /**
  * Compiles native-common/test/`source` (with native-common and Node's headers on the include
- * path, -Werror) into a fresh temporary directory; returns the executable's path.
+ * path, -Werror) into a fresh temporary directory; returns the executable's path. `sanitizers`
+ * goes to -fsanitize= (`thread` for ThreadSanitizer, which cannot be combined with ASan).
  */
-export function buildSanitized(source: string, extra: readonly string[] = []): string {
+export function buildSanitized(
+  source: string,
+  extra: readonly string[] = [],
+  sanitizers = 'address,undefined',
+): string {
   if (SANITIZED_COMPILER === undefined) throw new Error(SANITIZED_PROBLEM);
   const out = join(mkdtempSync(join(tmpdir(), 'tapkit-sanitized-')), source.replace(/\.cc$/, ''));
   const nodeInclude = resolve(dirname(process.execPath), '..', 'include', 'node');
@@ -47,7 +52,7 @@ export function buildSanitized(source: string, extra: readonly string[] = []): s
       '-Wall',
       '-Wextra',
       '-Werror',
-      '-fsanitize=address,undefined',
+      `-fsanitize=${sanitizers}`,
       '-fno-sanitize-recover=all',
       '-fno-omit-frame-pointer',
       `-I${NATIVE_COMMON}`,
