@@ -89,7 +89,11 @@ export function packAll(out) {
       const manifest = withPlatformFields(JSON.parse(readFileSync(file, 'utf8')));
       writeFileSync(file, JSON.stringify(manifest, null, 2) + '\n');
       if (p.files.some((f) => f.path === 'binding.gyp')) {
-        cpSync(NATIVE_COMMON, join(dir, 'package', NATIVE_COMMON_IN_PACKAGE), { recursive: true });
+        cpSync(NATIVE_COMMON, join(dir, 'package', NATIVE_COMMON_IN_PACKAGE), {
+          recursive: true,
+          // The headers only: native-common/test/ holds sanitized test programs, not shipped.
+          filter: (source) => source !== join(NATIVE_COMMON, 'test'),
+        });
       }
       dirs.push(join(dir, 'package'));
     }

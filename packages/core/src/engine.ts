@@ -827,6 +827,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       engine.#txFrames += counts.frames;
       engine.#txBytes += counts.bytes;
       for (const [reason, count] of Object.entries(counts.drops)) engine.#drop(reason, count);
+      for (const [reason, count] of Object.entries(counts.sourceDrops ?? {})) this.#drop(reason, count);
     }
     if (engine) engine.#inbound.delete(pipe);
     if (pipe.waitingForDrain) pipe.onDrain();
@@ -857,6 +858,9 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     if (out) {
       stats.rxFrames += receivedFrames(out);
       stats.rxBytes += out.bytes;
+      for (const [reason, count] of Object.entries(out.sourceDrops ?? {})) {
+        stats.drops[reason] = (stats.drops[reason] ?? 0) + count;
+      }
     }
     for (const pipe of this.#inbound) {
       const piped = pipe.native?.counts();

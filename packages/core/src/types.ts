@@ -454,6 +454,12 @@ export interface PipeCounts {
   readonly refused: number;
   /** Drops to add to the destination's stats, by reason. */
   readonly drops: Readonly<Record<string, number>>;
+  /**
+   * Drops to add to the source's stats, by reason: what the source's port would have reported
+   * with `sink.dropped()` had it read the frames for JS (darwin-feth: `rxTruncated`, `rxRunt`,
+   * `rxMalformed`). Optional.
+   */
+  readonly sourceDrops?: Readonly<Record<string, number>>;
 }
 
 /** Bytes of the virtio-net header in front of each frame of a device in offload mode. */

@@ -62,6 +62,7 @@ export class FakePipe implements PortPipe {
   bytes = 0;
   refused = 0;
   drops: Record<string, number> = {};
+  sourceDrops: Record<string, number> | undefined;
   stops = 0;
   constructor(
     readonly destination: TapPort,
@@ -73,7 +74,13 @@ export class FakePipe implements PortPipe {
     this.bytes += count * length;
   }
   counts(): PipeCounts {
-    return { frames: this.frames, bytes: this.bytes, refused: this.refused, drops: { ...this.drops } };
+    return {
+      frames: this.frames,
+      bytes: this.bytes,
+      refused: this.refused,
+      drops: { ...this.drops },
+      ...(this.sourceDrops && { sourceDrops: { ...this.sourceDrops } }),
+    };
   }
   stop(): void {
     this.stops++;

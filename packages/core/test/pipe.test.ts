@@ -356,6 +356,21 @@ describe('engine: pipeTo, forwarding in native code', () => {
     expect((await source.device.read())[14]).toBe(4);
   });
 
+  it('counts a native pipe’s source-side drops (records the source could not read whole) on the source, live and at the end', async () => {
+    const { source, destination, pipes } = nativeDevices();
+    const controller = new AbortController();
+    const piping = source.device.pipeTo(destination.device, { signal: controller.signal });
+    const pipe = pipes[0]!;
+    pipe.forward(4);
+    pipe.sourceDrops = { rxTruncated: 2, rxRunt: 1 };
+    expect(source.device.stats()).toMatchObject({ rxFrames: 4, drops: { rxTruncated: 2, rxRunt: 1 } });
+    expect(destination.device.stats().drops).toEqual({});
+    controller.abort();
+    await piping.catch(() => {});
+    expect(source.device.stats()).toMatchObject({ rxFrames: 4, drops: { rxTruncated: 2, rxRunt: 1 } });
+    expect(destination.device.stats()).toMatchObject({ txFrames: 4, drops: {} });
+  });
+
   it.each([
     ['the source is closed', 'src', 'close', undefined],
     ['the destination is closed', 'dst', 'close', undefined],

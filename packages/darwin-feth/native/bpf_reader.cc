@@ -9,6 +9,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <vector>
+
+#include "ndrv_writer.h"
 #include "sys.h"
 #include "tapkit/darwin_sdk.h"
 #include "tapkit/args.h"
@@ -58,6 +62,8 @@ Napi::Function BpfReader::Define(Napi::Env env) {
                          InstanceMethod<&BpfReader::RefLoop>("ref"),
                          InstanceMethod<&BpfReader::UnrefLoop>("unref"),
                          InstanceMethod<&BpfReader::Close>("close"),
+                         InstanceMethod<&BpfReader::PipeTo>("pipeTo"),
+                         InstanceMethod<&BpfReader::PipeCounts>("pipeCounts"),
                      });
 }
 
@@ -117,6 +123,7 @@ BpfReader::~BpfReader() { ReleaseOsResources(); }
 // Stops polling and closes the fd. Calls no JS, so it is safe from the environment's exit and
 // the destructor; idempotent.
 void BpfReader::ReleaseOsResources() {
+  StopPipe();  // before the fd closes: no pipe thread may read it after
   closed_ = true;
   polling_ = false;
   Poll::CloseWithFd(poll_, fd_);
@@ -135,6 +142,7 @@ void BpfReader::Pause(const Napi::CallbackInfo& info) { SetPolling(info.Env(), f
 void BpfReader::SetPolling(Napi::Env env, bool on) {
   if (closed_ || failed_ || poll_ == nullptr || polling_ == on) return;
   polling_ = on;
+  if (pipe_) return;  // the pipe's thread reads; polling resumes when it stops
   if (!on) {
     uv_poll_stop(&poll_->handle);
     return;
@@ -147,11 +155,99 @@ void BpfReader::SetPolling(Napi::Env env, bool on) {
 }
 
 void BpfReader::RefLoop(const Napi::CallbackInfo& info) {
+  refed_ = true;
   if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  UpdateLoopRef();
 }
 
 void BpfReader::UnrefLoop(const Napi::CallbackInfo& info) {
+  refed_ = false;
   if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
+  UpdateLoopRef();
+}
+
+// While a pipe's thread reads, the poll is stopped and holds nothing: pipeEnded holds the loop
+// then (unless unref()ed), as a reader being read would.
+void BpfReader::UpdateLoopRef() {
+  if (poll_ == nullptr) return;
+  uv_handle_t* async = reinterpret_cast<uv_handle_t*>(&poll_->pipeEnded);
+  if (pipe_ && refed_) {
+    uv_ref(async);
+  } else {
+    uv_unref(async);
+  }
+}
+
+// pipeTo(writer): from now on, a thread of its own reads this BPF fd, splits each read into
+// records and sends every whole frame to `writer` (an open NdrvWriter); pipeTo(null) stops.
+// Reads already handed to JS are not affected.
+void BpfReader::PipeTo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NdrvWriter* target = nullptr;
+  if (!info[0].IsNull()) {
+    bool tagged = false;
+    if (info[0].IsObject()) napi_check_object_type_tag(env, info[0], &kNdrvWriterTag, &tagged);
+    if (!tagged) throw Napi::TypeError::New(env, "target must be an NdrvWriter or null");
+    target = NdrvWriter::Unwrap(info[0].As<Napi::Object>());
+    if (target->fd_ < 0) throw ErrnoError(env, EBADF, "write", target->interface_);
+  }
+  if (closed_ || failed_) throw ErrnoError(env, EBADF, "read", device_);
+  StopPipe();  // reads for JS again, if it was reading
+  if (target == nullptr) return;
+  if (polling_) uv_poll_stop(&poll_->handle);
+  pipe_ = std::make_unique<PipeDirection>(fd_, target->fd_, bufferSize_, &poll_->pipeEnded, target->frameLimit_,
+                                          ReadFraming::kBpf, WriteFraming::kSend);
+  try {
+    pipeThread_ = std::make_unique<PipeThread>(std::vector<PipeDirection*>{pipe_.get()});
+  } catch (const PipeStartError& error) {
+    pipe_.reset();
+    if (polling_) poll_->Start(UV_READABLE);
+    throw ErrnoError(env, error.code, "pthread_create", device_);
+  }
+  target_ = target;
+  target->sources_.push_back(this);
+  UpdateLoopRef();
+}
+
+void BpfReader::StopPipe() {
+  if (!pipe_) return;
+  pipeThread_.reset();  // stops and joins the thread
+  pipeCounts_ = pipe_->counts();
+  pipe_.reset();
+  auto& peers = target_->sources_;
+  peers.erase(std::remove(peers.begin(), peers.end(), this), peers.end());
+  target_ = nullptr;
+  UpdateLoopRef();
+  // The poll reads for JS again if JS wanted reads (a failed restart shows at the next resume).
+  if (polling_ && !closed_ && !failed_ && poll_ != nullptr) poll_->Start(UV_READABLE);
+}
+
+// The pipe's read failed or ended (ENXIO: the interface is gone): as a poll's read would.
+void BpfReader::OnPipeEnded() {
+  if (!pipe_) return;
+  Napi::Env env(env_);
+  Napi::HandleScope scope(env);
+  StopPipe();
+  int err = ENXIO;
+  if (batch_ && read(fd_, batch_.get(), bufferSize_) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
+  Ref();
+  try {
+    Fail(env, err, "read");
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env_, error.Value());
+  }
+  Unref();
+}
+
+// pipeCounts(): the latest pipe's [frames, bytes, interfaceDown, refused, noBuffers, truncated,
+// runts, malformed] (see PipeDirection::Counts).
+Napi::Value BpfReader::PipeCounts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PipeDirection::Counts c = pipe_ ? pipe_->counts() : pipeCounts_;
+  double values[] = {c.frames, c.bytes, c.interfaceDown, c.refused, c.noBuffers, c.truncated, c.runts, c.malformed};
+  Napi::Array counts = Napi::Array::New(env, 8);
+  for (uint32_t i = 0; i < 8; i++) counts.Set(i, values[i]);
+  return counts;
 }
 
 void BpfReader::Close(const Napi::CallbackInfo& info) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "tapkit/napi_config.h"
+#include "tapkit/pipe.h"
 #include "tapkit/poll.h"
 
 #include <cstdint>
@@ -10,6 +11,8 @@
 #include <string>
 
 namespace tapkit {
+
+class NdrvWriter;
 
 class BpfReader : public Napi::ObjectWrap<BpfReader> {
  public:
@@ -29,9 +32,18 @@ class BpfReader : public Napi::ObjectWrap<BpfReader> {
   void RefLoop(const Napi::CallbackInfo& info);
   void UnrefLoop(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
+  void PipeTo(const Napi::CallbackInfo& info);
+  Napi::Value PipeCounts(const Napi::CallbackInfo& info);
 
+ public:
+  // Ends this reader's pipe (its thread joined), keeping its counts. Calls no JS; never throws.
+  void StopPipe();
+
+ private:
+  friend class NdrvWriter;
   void HandlePoll(int status, int events);
-  void OnPipeEnded() {}  // no pipe reads a BPF fd yet
+  void OnPipeEnded();
+  void UpdateLoopRef();
   void ReadBatch(Napi::Env env);
   void Fail(Napi::Env env, int err, const char* syscall);
   void SetPolling(Napi::Env env, bool on);
@@ -47,6 +59,15 @@ class BpfReader : public Napi::ObjectWrap<BpfReader> {
   bool failed_ = false;
   bool closed_ = false;
   bool held_ = false;  // the wrapper is referenced strongly while open
+  bool refed_ = true;  // ref()/unref(): while piping, pipeEnded holds the loop instead of the poll
+
+  // Pipe: while pipe_ is set, a thread of its own reads the fd (whole BPF buffers, split into
+  // records) and sends each frame to target_'s NDRV socket; the poll is stopped meanwhile. One
+  // thread per direction. The target stops this pipe before its socket closes.
+  std::unique_ptr<PipeDirection> pipe_;
+  std::unique_ptr<PipeThread> pipeThread_;
+  NdrvWriter* target_ = nullptr;
+  PipeDirection::Counts pipeCounts_{};  // the latest pipe's, kept when it stops
 
   // Reads land here back to back; a batch is copied once into an ArrayBuffer that JS owns.
   std::unique_ptr<uint8_t[]> batch_;

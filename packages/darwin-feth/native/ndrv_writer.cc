@@ -1,5 +1,7 @@
 #include "ndrv_writer.h"
 
+#include "bpf_reader.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -20,6 +22,7 @@ Napi::Function NdrvWriter::Define(Napi::Env env) {
                          InstanceMethod<&NdrvWriter::Write>("write"),
                          InstanceMethod<&NdrvWriter::WriteBatch>("writeBatch"),
                          InstanceMethod<&NdrvWriter::Close>("close"),
+                         InstanceMethod<&NdrvWriter::SetFrameLimit>("setFrameLimit"),
                      });
 }
 
@@ -65,6 +68,9 @@ NdrvWriter::NdrvWriter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NdrvWr
   if (connect(fd.get(), reinterpret_cast<struct sockaddr*>(&address), sizeof address) < 0) {
     throw ErrnoError(env, errno, "connect", interface_);
   }
+  if (napi_type_tag_object(env, Value(), &kNdrvWriterTag) != napi_ok) {
+    throw Napi::Error::New(env, "could not tag the writer");
+  }
   fd_ = fd.release();
   napi_add_env_cleanup_hook(env_, CleanupHook, this);
   hookAdded_ = true;
@@ -79,6 +85,8 @@ void NdrvWriter::CleanupHook(void* arg) {
 }
 
 void NdrvWriter::ReleaseOsResources() {
+  // No pipe thread may send to the socket once it is closed.
+  while (!sources_.empty()) sources_.back()->StopPipe();
   if (fd_ >= 0) {
     close(fd_);
     fd_ = -1;
@@ -136,5 +144,21 @@ Napi::Value NdrvWriter::WriteBatch(const Napi::CallbackInfo& info) {
 }
 
 void NdrvWriter::Close(const Napi::CallbackInfo& info) { ReleaseOsResources(); }
+
+// setFrameLimit(min, max, tagged): the frames pipes into this socket send, as the engine checks
+// a write: min to max bytes, `tagged` more for a VLAN-tagged frame. The port calls it at open and
+// whenever the MTU changes; a frame outside is refused and counted by the pipe.
+void NdrvWriter::SetFrameLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t values[3];
+  for (uint32_t i = 0; i < 3; i++) {
+    double value = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+    if (!(value >= 0 && value <= UINT32_MAX) || value != static_cast<uint32_t>(value)) {
+      throw Napi::RangeError::New(env, "setFrameLimit(min, max, tagged) takes three integers >= 0");
+    }
+    values[i] = static_cast<uint32_t>(value);
+  }
+  frameLimit_->Set(values[0], values[1], values[2]);
+}
 
 }  // namespace tapkit

@@ -29,6 +29,7 @@ import {
   formatMac,
   randomMac,
   type Frame,
+  type PortPipe,
   type PortSink,
   type InterfaceAddress,
   type ResolvedOpenOptions,
@@ -54,6 +55,9 @@ import { pairForSlot } from './naming.js';
 import { FETH_LIMITS, planFeth, planSlots, type DarwinFethOptions, type FethPlan } from './options.js';
 import type { PairRecord, StateStore } from './state.js';
 import type { BpfReader, DarwinSystem, NdrvWriter } from './system.js';
+
+const ETHERNET_HEADER = 14;
+const VLAN_TAG = 4;
 
 /** What darwin-feth devices can do. */
 export const FETH_CAPABILITIES: TapCapabilities = Object.freeze({
@@ -393,6 +397,7 @@ class FethPort implements TapPort {
     const follower = this.#follower;
     if (follower === undefined) return;
     this.#mtu = follower.mtu;
+    this.#updateFrameLimit();
     this.#sink?.link(follower.state());
   }
 
@@ -412,6 +417,57 @@ class FethPort implements TapPort {
       this.#configure(`set the MTU of ${name} to ${mtu}`, () => this.#system.setMtu(name, mtu));
     this.#mtu = mtu;
     if (this.#follower) this.#follower.mtu = mtu;
+    this.#updateFrameLimit();
+  }
+
+  /**
+   * Tells the NDRV socket which frames native pipes into it may send: what the engine's
+   * checkFrame() lets a write through at this MTU (14 bytes to MTU + 14, 4 more with a VLAN
+   * tag), never above the open MTU the buffers were sized for. A frame outside is refused and
+   * counted (`txError`), as by the engine's JS pipe.
+   */
+  #updateFrameLimit(): void {
+    const mtu = Math.min(this.#mtu, this.#openMtu);
+    this.#ndrv?.setFrameLimit?.(ETHERNET_HEADER, mtu + ETHERNET_HEADER, VLAN_TAG);
+  }
+
+  /**
+   * A pipe in native code, between two open darwin-feth ports: a thread reads this port's BPF
+   * fd and sends each whole frame to the destination's NDRV socket. Undefined (the engine
+   * forwards in JS) for any other destination, or an addon without pipes.
+   */
+  pipeTo(destination: TapPort): PortPipe | undefined {
+    if (!(destination instanceof FethPort) || destination === this || this.#closed || destination.#closed) {
+      return undefined;
+    }
+    const bpf = this.#bpf;
+    const ndrv = destination.#ndrv;
+    if (!bpf?.pipeTo || !bpf.pipeCounts || !ndrv?.setFrameLimit) return undefined;
+    destination.#updateFrameLimit();
+    try {
+      bpf.pipeTo(ndrv);
+    } catch (error) {
+      throw darwinError(error, `pipe ${this.name} to ${destination.name}`);
+    }
+    let stopped = false;
+    return {
+      counts: () => {
+        const [frames, bytes, , refused, noBuffers, truncated, runts, malformed] = bpf.pipeCounts!();
+        const drops: Record<string, number> = {};
+        if (refused > 0) drops.txError = refused;
+        if (noBuffers > 0) drops.txNoBuffers = noBuffers;
+        const sourceDrops: Record<string, number> = {};
+        if (truncated > 0) sourceDrops.rxTruncated = truncated;
+        if (runts > 0) sourceDrops.rxRunt = runts;
+        if (malformed > 0) sourceDrops.rxMalformed = malformed;
+        return { frames, bytes, refused, drops, sourceDrops };
+      },
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        if (!this.#closed) bpf.pipeTo!(null);
+      },
+    };
   }
 
   setUp(up: boolean): void {
@@ -480,6 +536,7 @@ class FethPort implements TapPort {
     } catch (error) {
       throw darwinError(error, `open an AF_NDRV socket on ${io}`);
     }
+    this.#updateFrameLimit();
   }
 
   start(sink: PortSink): void {

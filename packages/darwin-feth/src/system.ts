@@ -68,7 +68,34 @@ export interface BpfReader {
   unref(): void;
   /** Stops polling and closes the fd. Idempotent; safe inside onRead. */
   close(): void;
+  /**
+   * From now on a thread of its own reads the fd, splits each read into records as the walker
+   * does (truncated records and runts skipped and counted) and sends every whole frame to
+   * `target`, without calling `onRead`; `null` stops. Frames outside the target's frame limit
+   * are refused and counted. Closing either end stops the pipe first. Absent in addon builds
+   * from before it: the engine then forwards in JS.
+   */
+  pipeTo?(target: NdrvWriter | null): void;
+  /** The latest pipe's counts (see {@link PipeCountsArray}). */
+  pipeCounts?(): PipeCountsArray;
 }
+
+/**
+ * A native pipe's counts: frames sent (ENOBUFS drops included, as `write` counts them) and their
+ * bytes; frames refused for a down interface (unused on NDRV); frames refused otherwise (too
+ * long or short for the target, or a send error); frames dropped for want of buffers; records
+ * skipped as truncated; as runts; reads whose walk stopped at a malformed record.
+ */
+export type PipeCountsArray = [
+  frames: number,
+  bytes: number,
+  interfaceDown: number,
+  refused: number,
+  noBuffers: number,
+  truncated: number,
+  runts: number,
+  malformed: number,
+];
 
 /** Options of {@link DarwinSystem.openNdrv}. */
 export interface NdrvWriterOptions {
@@ -85,8 +112,13 @@ export interface NdrvWriter {
    * is thrown with `index` set to the frame that failed; the ones before it were sent.
    */
   writeBatch(frames: readonly Uint8Array[]): number;
-  /** Closes the socket. Idempotent. */
+  /** Closes the socket (stopping pipes into it first). Idempotent. */
   close(): void;
+  /**
+   * The frames pipes into this socket send: `min` to `max` bytes, `tagged` more for a frame with
+   * a VLAN tag (what the engine lets a write through at the MTU). Optional, as `pipeTo`.
+   */
+  setFrameLimit?(min: number, max: number, tagged: number): void;
 }
 
 /** The system calls darwin-feth makes. */

@@ -40,8 +40,10 @@ import type {
   MulticastMembership,
   NdrvWriter,
   NdrvWriterOptions,
+  PipeCountsArray,
   RawSystemError,
 } from '../src/system.js';
+import { walkBpfBuffer } from '../src/bpf.js';
 
 /** Errno values of darwin (bsd/sys/errno.h). */
 const ERRNO = {
@@ -583,6 +585,9 @@ export class SimBpf implements BpfReader {
   #refed = true;
   #closed = false;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
+  /** The native pipe (pipeTo): its target and counts, as the addon's pipe thread keeps them. */
+  #pipe: SimNdrv | undefined;
+  #pipeCounts: PipeCountsArray = [0, 0, 0, 0, 0, 0, 0, 0];
 
   constructor(ifc: SimInterface, options: BpfReaderOptions, settings: BpfSettings) {
     this.#ifc = ifc;
@@ -621,6 +626,46 @@ export class SimBpf implements BpfReader {
     this.#wake();
   }
 
+  /** pipeTo(): what the addon's pipe thread does (tapkit/pipe.h), on the poll's turns. */
+  pipeTo(target: NdrvWriter | null): void {
+    if (this.#closed) throw sysError('EBADF', 'read', undefined, this.device);
+    if (target !== null && !(target instanceof SimNdrv))
+      throw new TypeError('target must be an NdrvWriter or null');
+    this.#pipe?.sources.delete(this);
+    this.#pipe = target ?? undefined;
+    if (target) {
+      this.#pipeCounts = [0, 0, 0, 0, 0, 0, 0, 0];
+      target.sources.add(this);
+    }
+    this.#wake();
+  }
+
+  pipeCounts(): PipeCountsArray {
+    return [...this.#pipeCounts];
+  }
+
+  /** The pipe thread's work on one read: records split, frames checked and sent, all counted. */
+  #pipeRead(read: Uint8Array, target: SimNdrv): void {
+    const walk = walkBpfBuffer(read);
+    const c = this.#pipeCounts;
+    c[5] += walk.truncated;
+    c[6] += walk.runts;
+    if (walk.error) c[7]++;
+    for (const frame of walk.frames) {
+      if (!target.fits(frame)) {
+        c[3]++;
+        continue;
+      }
+      try {
+        if (!target.write(frame)) c[4]++;
+        c[0]++;
+        c[1] += frame.length;
+      } catch {
+        c[3]++;
+      }
+    }
+  }
+
   /** The interface went away: reads fail with ENXIO (bpfread once bd_bif is gone). */
   detach(): void {
     this.#ifc = undefined;
@@ -654,6 +699,8 @@ export class SimBpf implements BpfReader {
 
   close(): void {
     if (this.#closed) return;
+    this.#pipe?.sources.delete(this);
+    this.#pipe = undefined;
     this.#closed = true;
     this.#polling = false;
     this.#updateKeepAlive();
@@ -706,7 +753,10 @@ export class SimBpf implements BpfReader {
       if (!data) break;
       reads.push(data);
     }
-    if (reads.length > 0) {
+    const pipe = this.#pipe;
+    if (pipe) {
+      for (const read of reads) this.#pipeRead(read, pipe);
+    } else if (reads.length > 0) {
       const total = reads.reduce((n, r) => n + r.length, 0);
       const buffer = new ArrayBuffer(total);
       const ends = new Uint32Array(reads.length);
@@ -734,6 +784,10 @@ export class SimNdrv implements NdrvWriter {
   #ifc: SimInterface | undefined;
   readonly sendBufferSize: number;
   #closed = false;
+  /** setFrameLimit(): what pipes into this socket may send (max 0: anything). */
+  #limit = { min: 0, max: 0, tagged: 0 };
+  /** Readers piping into this socket: stopped when it closes, as the addon does. */
+  readonly sources = new Set<SimBpf>();
 
   constructor(kernel: SimulatedDarwinKernel, ifc: SimInterface, sendBufferSize: number) {
     this.#kernel = kernel;
@@ -758,6 +812,19 @@ export class SimNdrv implements NdrvWriter {
     return true;
   }
 
+  setFrameLimit(min: number, max: number, tagged: number): void {
+    this.#limit = { min, max, tagged };
+  }
+
+  /** FrameLimit::Fits of tapkit/pipe.h. */
+  fits(frame: Uint8Array): boolean {
+    const { min, max, tagged } = this.#limit;
+    if (frame.length < min) return false;
+    if (max === 0 || frame.length <= max) return true;
+    const etherType = frame.length >= 14 ? (frame[12]! << 8) | frame[13]! : 0;
+    return tagged > 0 && (etherType === 0x8100 || etherType === 0x88a8) && frame.length <= max + tagged;
+  }
+
   writeBatch(frames: readonly Uint8Array[]): number {
     let dropped = 0;
     frames.forEach((frame, index) => {
@@ -772,6 +839,7 @@ export class SimNdrv implements NdrvWriter {
 
   close(): void {
     if (this.#closed) return;
+    for (const source of this.sources) source.pipeTo(null);
     this.#closed = true;
     this.#ifc?.ndrv.delete(this);
     this.#ifc = undefined;

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <system_error>
 
 #include "tun.h"
 
@@ -92,6 +91,7 @@ Napi::Function TapHandle::Define(Napi::Env env) {
                                     InstanceMethod<&TapHandle::WriteSpans>("writeSpans"),
                                     InstanceMethod<&TapHandle::PipeTo>("pipeTo"),
                                     InstanceMethod<&TapHandle::PipeCounts>("pipeCounts"),
+                                    InstanceMethod<&TapHandle::SetFrameLimit>("setFrameLimit"),
                                 });
   return DefineClass(env, "TapHandle", methods);
 }
@@ -176,7 +176,7 @@ void TapHandle::StopPipe() {
   if (!reverse) return;
   try {
     target->StartPipeThreads();  // the other direction goes on alone
-  } catch (const std::system_error&) {
+  } catch (const PipeStartError&) {
     target->StopPipe();  // no thread to be had: that pipe ends too, rather than stall
   }
 }
@@ -209,14 +209,14 @@ void TapHandle::PipeTo(const Napi::CallbackInfo& info) {
   if (closed_) throw ErrnoError(env, EBADF, "read", name_);
   StopPipe();
   if (target != nullptr) {
-    pipe_ = std::make_unique<PipeDirection>(fd_, target->fd_, kSpillBytes, &poll_->pipeEnded);
+    pipe_ = std::make_unique<PipeDirection>(fd_, target->fd_, kSpillBytes, &poll_->pipeEnded, target->frameLimit_);
     target_ = target;
     target->sources_.push_back(this);
     try {
       StartPipeThreads();
-    } catch (const std::system_error& error) {
+    } catch (const PipeStartError& error) {
       StopPipe();
-      throw ErrnoError(env, error.code().value(), "pthread_create", name_);
+      throw ErrnoError(env, error.code, "pthread_create", name_);
     }
     UpdateLoopRef();
   }
@@ -233,6 +233,22 @@ Napi::Value TapHandle::PipeCounts(const Napi::CallbackInfo& info) {
   counts.Set(2u, latest.interfaceDown);
   counts.Set(3u, latest.refused);
   return counts;
+}
+
+// setFrameLimit(min, max, tagged): the frames this handle takes from a pipe, as the engine checks
+// a write: min to max bytes (max 0: any), `tagged` more for a VLAN-tagged Ethernet frame. Its
+// port calls it at open and whenever the MTU changes; a frame outside is refused and counted.
+void TapHandle::SetFrameLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t values[3];
+  for (uint32_t i = 0; i < 3; i++) {
+    double value = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+    if (!(value >= 0 && value <= UINT32_MAX) || value != static_cast<uint32_t>(value)) {
+      throw Napi::RangeError::New(env, "setFrameLimit(min, max, tagged) takes three integers ≥ 0");
+    }
+    values[i] = static_cast<uint32_t>(value);
+  }
+  frameLimit_->Set(values[0], values[1], values[2]);
 }
 
 Napi::Value TapHandle::GetFlags(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), flags_); }

@@ -29,6 +29,7 @@ class TapHandle : public FdHandle<TapHandle> {
   Napi::Value WriteSpans(const Napi::CallbackInfo& info);
   void PipeTo(const Napi::CallbackInfo& info);
   Napi::Value PipeCounts(const Napi::CallbackInfo& info);
+  void SetFrameLimit(const Napi::CallbackInfo& info);
 
   // FdHandle's hooks: a read is one frame, and frames lie end to end in a slab, so offsets_
   // holds count + 1 boundaries (offsets_[0] = the first frame's start, offsets_[i + 1] = frame
@@ -58,6 +59,8 @@ class TapHandle : public FdHandle<TapHandle> {
   TapHandle* target_ = nullptr;
   std::vector<TapHandle*> sources_;     // handles piping into this one
   PipeDirection::Counts pipeCounts_{};  // the latest pipe's, kept when it stops
+  // The frames this handle takes (setFrameLimit: its port's MTU), checked by pipes into it.
+  std::shared_ptr<FrameLimit> frameLimit_ = std::make_shared<FrameLimit>();
 };
 
 }  // namespace tapkit

@@ -83,6 +83,12 @@ export interface RawTapHandle {
    * (the interface is down); frames refused with EIO; frames refused otherwise.
    */
   pipeCounts?(): [frames: number, bytes: number, interfaceDown: number, refused: number];
+  /**
+   * The frames this handle takes from a pipe into it: `min` to `max` bytes (`max` 0: any), plus
+   * `tagged` for an Ethernet frame with a VLAN tag; a frame outside is refused (counted with
+   * `refused`). Absent in addon builds from before it: then pipes write every frame.
+   */
+  setFrameLimit?(min: number, max: number, tagged: number): void;
   /** Starts (again) delivering frames to `onRead`. */
   resume(): void;
   /** Stops delivering frames; the kernel queues, then drops. */

@@ -388,8 +388,26 @@ class LinuxQueues {
 
   start(sink: PortSink): void {
     this.#sink = sink;
-    this.#link?.start((state: Partial<LinkState>) => sink.link(state));
+    this.#link?.start((state: Partial<LinkState>) => {
+      if (state.mtu !== undefined) this.#updateFrameLimit(state.mtu);
+      sink.link(state);
+    });
+    this.#updateFrameLimit(this.mtu);
     for (const handle of this.#handles) handle.resume();
+  }
+
+  /**
+   * Tells the addon which frames this device takes, for native pipes into it: what the engine's
+   * checkFrame() and #check() let through, at `mtu`. A frame outside is refused and counted
+   * (`txError`) by the pipe, as by the engine's JS pipe, instead of being written.
+   */
+  #updateFrameLimit(mtu: number): void {
+    const { maxFrameLength, minFrameLength } = this as Partial<TapPort>;
+    const tap = this.#mode === 'tap';
+    const max = maxFrameLength ?? (tap ? mtu + ETHERNET_HEADER : mtu);
+    const tagged = maxFrameLength === undefined && tap ? VLAN_TAG : 0;
+    const min = Math.max(minFrameLength ?? ETHERNET_HEADER, this.#minFrame);
+    for (const handle of this.#handles) handle.setFrameLimit?.(min, max, tagged);
   }
 
   /**
@@ -487,6 +505,7 @@ class LinuxQueues {
     }
     const target = destination.#handles[0]!;
     const sources = this.#handles;
+    destination.#updateFrameLimit(destination.mtu);
     if (sources.some((handle) => handle.pipeTo === undefined)) return undefined;
     try {
       for (const handle of sources) handle.pipeTo!(target);

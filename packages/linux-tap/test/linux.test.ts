@@ -546,6 +546,39 @@ describe('linux-tap: traffic through network namespaces', () => {
     await waitFor(() => forwarded(a, b), 2000, 'every frame counted');
   });
 
+  itPrivileged(
+    'a native pipe refuses and counts frames larger than the destination’s MTU (txError), as the JS pipe does, and follows its MTU',
+    async () => {
+      const ns = await createNetns();
+      const [a, b] = [await open(), await open({ mtu: 1280 })];
+      void a.pipeTo(b);
+      await moveInto(ns, a.name, '10.200.9.1/24');
+      // No ARP: the kernel sends the pings straight out of a, to a MAC nobody has.
+      await ns.exec('ip', ['neigh', 'add', '10.200.9.2', 'lladdr', '02:00:00:00:00:02', 'dev', a.name]);
+      const ping = (size: number) =>
+        ns
+          .exec('ping', ['-c', '3', '-i', '0.2', '-W', '1', '-s', String(size), '10.200.9.2'])
+          .catch(() => '');
+      await ping(1400); // 1442-byte frames: over b's 1294
+      await waitFor(
+        () => b.stats().drops['txError'] === 3,
+        5000,
+        () => JSON.stringify(b.stats()),
+      );
+      await ping(1000); // under it
+      await waitFor(() => a.stats().rxFrames === b.stats().txFrames + 3, 5000, 'the small ones through');
+      await b.setMtu(1500);
+      await ping(1400);
+      await waitFor(
+        () => a.stats().rxFrames === b.stats().txFrames + 3,
+        5000,
+        () => `the large ones through once b's MTU allows them: ${JSON.stringify([a.stats(), b.stats()])}`,
+      );
+      expect(b.stats().drops['txError']).toBe(3);
+    },
+    30_000,
+  );
+
   /** Joins two devices both ways: the relay a user writes. */
   const relays = {
     'a loop of batches() and writeBatch()': relay,

@@ -428,6 +428,37 @@ describe('TapHandle pipe (socketpair)', () => {
     }
   });
 
+  it('refuses and counts frames outside the target’s limit (its MTU), as the JS pipe does; a VLAN tag gets 4 bytes more', async () => {
+    const { outside, x, y, inside, close } = piped();
+    try {
+      y.handle.setFrameLimit!(14, 114, 4); // MTU 100: 114 bytes, 118 with a VLAN tag
+      x.handle.pipeTo!(y.handle);
+      const tagged = (seq: number, length: number) => {
+        const f = frame(seq, length);
+        f[12] = 0x81; // 802.1Q
+        f[13] = 0x00;
+        return f;
+      };
+      const sent = [frame(1, 114), frame(2, 115), frame(3, 13), tagged(4, 118), tagged(5, 119), frame(6, 14)];
+      for (const f of sent) outside.handle.write(f);
+      await waitFor(
+        () => x.handle.pipeCounts!()[0] + x.handle.pipeCounts!()[3] === 6,
+        2000,
+        'all six handled',
+      );
+      expect(x.handle.pipeCounts!()).toEqual([3, 114 + 118 + 14, 0, 3]);
+      await waitFor(() => inside.frames.length === 3, 2000, 'the three that fit');
+      expect(inside.frames.map((f) => f.length)).toEqual([114, 118, 14]);
+      // The limit follows the MTU while the pipe runs.
+      y.handle.setFrameLimit!(14, 1514, 4);
+      outside.handle.write(frame(7, 1000));
+      await waitFor(() => inside.frames.length === 4, 2000, 'a frame under the raised limit');
+      expect(() => y.handle.setFrameLimit!(-1, 0, 0)).toThrow(RangeError);
+    } finally {
+      close();
+    }
+  });
+
   it('closing the target stops the pipe before its fd closes; the source reads for JS again', async () => {
     const fds = fdCount();
     const threads = threadCount();
