@@ -8,7 +8,7 @@
 // relay's VmHWM. Sessions alternate C, tapkit, C, tapkit… for PAIRS pairs; the table shows medians.
 //
 // Env: TAPKIT_BENCH_PAIRS (3), TAPKIT_BENCH_SECONDS per iperf3 test (5), TAPKIT_BENCH_MODES
-//      (default,offload), TAPKIT_BENCH_RELAYS (c,tapkit,tapkit-loop; also tapkit-frames, raw), TAPKIT_BENCH_PIN (0),
+//      (default,offload), TAPKIT_BENCH_RELAYS (c,tapkit,tapkit-loop; also tapkit-frames, tapkit-event, raw), TAPKIT_BENCH_PIN (0),
 //      TAPKIT_BENCH_TESTS (tcp,udp64,udp1400,ping,ping1k: a subset, to look at one figure),
 //      TAPKIT_BENCH_SOAK=1 for the 5-minute RSS soak (TAPKIT_BENCH_SOAK_SECONDS, 300) of each
 //      TAPKIT_BENCH_SOAK_RELAYS (tapkit,tapkit-loop).
@@ -134,6 +134,10 @@ const RELAYS = {
     process.execPath,
     [`${here}relay-tapkit.mjs`, '--frames', ...flags(mode), ...dev],
   ],
+  'tapkit-event': (mode) => [
+    process.execPath,
+    [`${here}relay-tapkit.mjs`, '--event', ...flags(mode), ...dev],
+  ],
   raw: onNode('relay-raw.mjs'),
 };
 const LABELS = {
@@ -141,6 +145,7 @@ const LABELS = {
   tapkit: 'tapkit relay (pipeTo)',
   'tapkit-loop': 'tapkit relay (JS loop)',
   'tapkit-frames': "tapkit relay (README's per-frame loop)",
+  'tapkit-event': "tapkit relay ('frame' event)",
   raw: 'raw addon relay',
 };
 for (const label of Object.keys(ADDONS)) {
