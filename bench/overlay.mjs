@@ -27,7 +27,13 @@ const KINDS = (process.env.TAPKIT_BENCH_OVERLAYS ?? 'c,tapkit').split(',');
 const h = createHarness('overlay', { extra: ['u'] });
 const U = h.ns[2];
 const PORTS = [47001, 47002]; // on U's own loopback: no one else's
-const tsx = import.meta.resolve('tsx');
+// The tapkit end runs the example's TypeScript through tsx (a dev dependency of the examples).
+let tsx;
+try {
+  tsx = import.meta.resolve('tsx');
+} catch {
+  tsx = undefined;
+}
 
 // [cmd, args] of end i (device h.dev[i], on PORTS[i], its peer on the other port).
 const END = {
@@ -79,7 +85,7 @@ const checks = (m, kind, check) => {
 
 /** Runs the paired overlay benchmark and returns a Markdown section. */
 export async function benchOverlay({ pairs = PAIRS, kinds = KINDS } = {}) {
-  const why = await skipReason(['tunnel']);
+  const why = tsx ? await skipReason(['tunnel']) : 'no tsx (npm ci installs it for the examples)';
   if (why) return `Overlay benchmark skipped: ${why}.`;
   const section = await h.withNamespaces(async () => {
     const runs = { unavailable: {}, failed: [], ...Object.fromEntries(['c', ...kinds].map((k) => [k, []])) };
