@@ -1,9 +1,11 @@
 // The relay of relay.c, written on tapkit the way a user would: `a.pipeTo(b)` and `b.pipeTo(a)`
 // (frames move in linux-tap's native code); with --loop, the loop a program that looks at each
 // frame runs instead (for await of batches(), writeBatch(), drain()); with --frames, the README's
-// per-frame loop (for await (const frame of a), write(), drain()).
+// per-frame loop (for await (const frame of a), write(), drain()); with --event, the `frame` event
+// (a.on('frame', f => b.write(f)); when a write returns false the listener is removed until the
+// drain, as with a Node stream in flowing mode: the README's way to pause a listener).
 //
-//   node bench/relay-tapkit.mjs [--loop | --frames] [--vnet-hdr] [--mtu N] <tapA> <tapB>
+//   node bench/relay-tapkit.mjs [--loop | --frames | --event] [--vnet-hdr] [--mtu N] <tapA> <tapB>
 //
 // Same policy as relay.c: no frame is dropped by the relay; when a write is held back, reading
 // that direction waits for the drain. Prints "ready", then on SIGTERM/SIGINT one JSON line (and
@@ -18,6 +20,7 @@ const args = process.argv.slice(2);
 const flag = (name) => (args[0] === name ? (args.shift(), true) : false);
 const loop = flag('--loop');
 const perFrame = flag('--frames');
+const event = flag('--event');
 const offload = flag('--vnet-hdr');
 const mtu = flag('--mtu') ? Number(args.shift()) : 1500;
 const [nameA, nameB] = args;
@@ -56,6 +59,26 @@ async function pumpFrames(from, to) {
   }
 }
 
+// Backpressure the flowing-mode way: off('frame') when the destination is full, on again at its
+// drain (frames meanwhile wait in the source's bounded queue, which pauses the OS side when full).
+function pumpEvents(from, to) {
+  const onFrame = (frame) => {
+    try {
+      if (!to.write(frame)) {
+        from.off('frame', onFrame);
+        to.drain().then(
+          () => from.on('frame', onFrame),
+          () => undefined, // closed
+        );
+      }
+    } catch {
+      lostFrames++;
+    }
+  };
+  from.on('frame', onFrame);
+  return new Promise((resolve) => from.once('close', resolve));
+}
+
 // The link events each device saw, by what changed: the soaks compare them with the changes made.
 const linkEvents = [a, b].map((dev) => {
   const seen = { mtu: 0, up: 0, addresses: 0, name: 0 };
@@ -72,7 +95,7 @@ async function stop() {
   const drops = { a: a.stats().drops, b: b.stats().drops };
   console.log(
     JSON.stringify({
-      relay: perFrame ? 'tapkit-frames' : loop ? 'tapkit-loop' : 'tapkit',
+      relay: event ? 'tapkit-event' : perFrame ? 'tapkit-frames' : loop ? 'tapkit-loop' : 'tapkit',
       vnetHdr: offload,
       frames,
       bytes,
@@ -100,8 +123,10 @@ process.on('SIGUSR2', () =>
 );
 
 console.log('ready');
-await (perFrame
-  ? Promise.all([pumpFrames(a, b), pumpFrames(b, a)])
-  : loop
-    ? Promise.all([pump(a, b), pump(b, a)])
-    : Promise.all([a.pipeTo(b), b.pipeTo(a)]));
+await (event
+  ? Promise.all([pumpEvents(a, b), pumpEvents(b, a)])
+  : perFrame
+    ? Promise.all([pumpFrames(a, b), pumpFrames(b, a)])
+    : loop
+      ? Promise.all([pump(a, b), pump(b, a)])
+      : Promise.all([a.pipeTo(b), b.pipeTo(a)]));

@@ -1,24 +1,26 @@
 // `npm run bench`: every benchmark, each against a baseline measured in the same invocation.
 // Results print as Markdown and are saved, with the date and machine, under bench/results/
 // (<date>-<benchmarks>.md, and latest.md).
-// TAPKIT_BENCH_ONLY=mock,relay,soak,fuzz picks benchmarks (default mock,relay; TAPKIT_BENCH_SOAK=1
-// adds soak). fuzz is the kernel-side fuzz of the read path, a million frames; linksoak the
+// TAPKIT_BENCH_ONLY=mock,relay,overlay,soak,fuzz picks benchmarks (default mock,relay,overlay;
+// TAPKIT_BENCH_SOAK=1 adds soak). overlay is the L2-over-UDP tunnel against its C reference; fuzz is the kernel-side fuzz of the read path, a million frames; linksoak the
 // 30-minute link soak (relays under link flaps and MTU changes).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { benchKernelFuzz } from './kernel-fuzz.mjs';
 import { benchLinkSoak } from './link-soak.mjs';
 import { benchMockSwitch } from './mock-switch.mjs';
+import { benchOverlay } from './overlay.mjs';
 import { benchRelay, benchSoak } from './relay.mjs';
 
 const BENCHES = {
   mock: benchMockSwitch,
   relay: benchRelay,
+  overlay: benchOverlay,
   soak: benchSoak,
   fuzz: benchKernelFuzz,
   linksoak: benchLinkSoak,
 };
-const defaults = process.env.TAPKIT_BENCH_SOAK === '1' ? 'mock,relay,soak' : 'mock,relay';
+const defaults = process.env.TAPKIT_BENCH_SOAK === '1' ? 'mock,relay,overlay,soak' : 'mock,relay,overlay';
 const only = (process.env.TAPKIT_BENCH_ONLY ?? defaults).split(',').filter((name) => name in BENCHES);
 const sections = [];
 for (const name of only) sections.push(await BENCHES[name]());

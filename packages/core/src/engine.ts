@@ -253,9 +253,13 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       return;
     }
     if (this.listenerCount('frame') > 0) {
-      for (const frame of frames) this.#countRx(frame);
-      for (const frame of frames) {
+      for (let k = 0; k < frames.length; k++) {
         if (this.#endError) return; // a listener closed the device
+        // A listener removed the last listener (paused, as for backpressure) or started a pipe:
+        // the rest of the batch goes where frames go now (readers, the queue, the pipe).
+        if (this.listenerCount('frame') === 0 || this.#pipe) return this.receive(frames.slice(k));
+        const frame = frames[k]!;
+        this.#countRx(frame);
         this.emit('frame', frame);
       }
       return;
@@ -510,8 +514,10 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   #flushToListeners(): void {
-    while (this.#queued > 0 && this.listenerCount('frame') > 0 && !this.#endError) {
-      for (const frame of this.#dequeue(this.#queued)) this.emit('frame', frame);
+    // One frame at a time: a listener may remove itself (or close the device) after any frame, and
+    // what it has not been handed stays queued for whoever reads next.
+    while (this.#queued > 0 && this.listenerCount('frame') > 0 && !this.#endError && !this.#pipe) {
+      this.emit('frame', this.#dequeueOne());
     }
   }
 

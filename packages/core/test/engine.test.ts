@@ -65,6 +65,29 @@ describe('engine: receiving', () => {
     expect((await device.read())[14]).toBe(4);
   });
 
+  it('keeps the rest of a batch when a frame listener removes itself mid-batch (pausing for backpressure)', async () => {
+    const { port, device } = open();
+    const seen: number[] = [];
+    const listener = (f: Frame) => {
+      seen.push(f[14]!);
+      if (seen.length === 2) device.off('frame', listener);
+    };
+    device.on('frame', listener);
+    port.sink.receive([frame(1), frame(2), frame(3), frame(4)]);
+    expect(seen).toEqual([1, 2]);
+    expect(device.stats().rxFrames).toBe(4);
+    expect(device.stats().drops).toEqual({});
+    expect((await device.readBatch(1)).map((f) => f[14])).toEqual([3]);
+    // Attached again: the queued frame first, one at a time; removed again after one frame.
+    port.sink.receive([frame(5), frame(6)]);
+    seen.length = 1;
+    device.on('frame', listener);
+    await Promise.resolve();
+    expect(seen).toEqual([1, 4]);
+    expect((await device.readBatch()).map((f) => f[14])).toEqual([5, 6]);
+    expect(device.stats().rxFrames).toBe(6);
+  });
+
   it('removes an aborted reader so it consumes no frame', async () => {
     const { port, device } = open();
     const controller = new AbortController();
