@@ -8,7 +8,10 @@
 //                                             length, 0 for nothing to hand on, -1 with errno
 //   size_t FrameStart(size_t used) const;     where the next frame goes in a slab `used` full
 //   void RecordFrame(uint32_t i, size_t start, size_t end);  frame i's bounds into offsets_
-// and optionally (the defaults do nothing) a native pipe:
+// A backend whose reads are not one frame each (BPF: a read is a buffer of records) supplies
+//   void OnReadable(Napi::Env env);          reads what it can and hands it to onRead_
+// instead, with InitCallbacks and its own buffer as spill_. Optionally (the defaults do nothing)
+// a native pipe:
 //   bool Piping() const;                      a thread of its own reads the fd now
 //   void Unlink();                            ends its pipes before the fd closes
 // It opens and configures its fd, then calls Open(); its destructor calls ReleaseOsResources().
@@ -28,6 +31,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,10 +65,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
   // taking any OS resource: everything here can throw.
   void InitReader(Napi::Object options, uint32_t batch, size_t reserve, size_t slabBytes,
                   Napi::Uint32Array offsets, size_t spillBytes, const char* resource) {
-    Napi::Env env = options.Env();
-    onRead_ = Napi::Persistent(FunctionOption(options, "onRead"));
-    onDrain_ = Napi::Persistent(FunctionOption(options, "onDrain"));
-    onError_ = Napi::Persistent(FunctionOption(options, "onError"));
+    InitCallbacks(options, true, resource);
     batch_ = batch;
     reserve_ = reserve;
     slabBytes_ = slabBytes;
@@ -72,7 +73,14 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
     offsets_ = offsets.Data();
     spillBytes_ = spillBytes;
     spill_.reset(new uint8_t[spillBytes]);
-    async_ = std::make_unique<Napi::AsyncContext>(env, resource, this->Value());
+  }
+
+  // options.onRead, options.onError and (for a handle that writes) options.onDrain.
+  void InitCallbacks(Napi::Object options, bool writes, const char* resource) {
+    onRead_ = Napi::Persistent(FunctionOption(options, "onRead"));
+    if (writes) onDrain_ = Napi::Persistent(FunctionOption(options, "onDrain"));
+    onError_ = Napi::Persistent(FunctionOption(options, "onError"));
+    async_ = std::make_unique<Napi::AsyncContext>(options.Env(), resource, this->Value());
   }
 
   // Takes `fd` (closing it if this throws) and starts polling it: from here the handle is open.
@@ -168,9 +176,26 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
 
   Napi::Value QueuedBytes(Napi::Env env) const { return Napi::Number::New(env, static_cast<double>(queuedBytes_)); }
 
-  // The hooks' defaults: no native pipe.
+  // The hooks' defaults: one frame a read, no native pipe.
+  void OnReadable(Napi::Env env) { ReadFrames(env); }
+  int PollError(int status) const { return -status; }  // what to report if a read says nothing
   bool Piping() const { return false; }
   void Unlink() {}
+
+  // Reading cannot go on: poll no more, and tell JS once.
+  void FailRead(Napi::Env env, int err) {
+    if (failed_) return;
+    failed_ = true;
+    UpdatePoll();
+    ReportError(env, err, "read");
+  }
+
+  // Hands JS what was read, as the backend's onRead takes it.
+  void CallOnRead(const std::initializer_list<napi_value>& args) {
+    // MakeCallback, not Call: it runs the microtask queue afterwards (promises resolved by the
+    // batch settle now) and gives async_hooks a resource.
+    onRead_.MakeCallback(this->Value(), args, *async_);
+  }
 
   napi_env env_;
   std::string name_;
@@ -178,6 +203,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
   Poll* poll_ = nullptr;
   bool reading_ = false;
   bool closed_ = false;
+  bool failed_ = false;  // the fd reported an error: poll no more
   bool loopRef_ = true;  // the handle holds the event loop (ref()), unless unref()ed
 
   // Receive: frames are read straight into a slab (an ArrayBuffer JS will own), each where the
@@ -261,15 +287,14 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
       if (status < 0) {
         // libuv reports EPOLLERR as UV_EBADF and stops the handle (a pipe's thread, as UV_EIO).
         // A read says what happened (EBADFD: the interface was deleted under the fd).
-        int err = -status;
+        int err = self().PollError(status);
         if (read(fd_, spill_.get(), spillBytes_) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
-        failed_ = true;
-        pollEvents_ = 0;
+        pollEvents_ = 0;  // libuv stopped it
         uv_poll_stop(&poll_->handle);
-        ReportError(env, err, "read");
+        FailRead(env, err);
       } else {
         if ((events & UV_WRITABLE) != 0 && !closed_) FlushQueue(env);
-        if ((events & UV_READABLE) != 0 && !closed_ && reading_ && !self().Piping()) ReadFrames(env);
+        if ((events & UV_READABLE) != 0 && !closed_ && reading_ && !self().Piping()) self().OnReadable(env);
       }
     } catch (const Napi::Error& error) {
       // A JS callback threw: report it as uncaught, as Node does for its own callbacks.
@@ -335,10 +360,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
         }
         if (err == EAGAIN || err == EWOULDBLOCK) break;
         Deliver(env);
-        if (closed_) return;
-        failed_ = true;
-        UpdatePoll();
-        ReportError(env, err, "read");
+        if (!closed_) FailRead(env, err);
         return;
       }
       if (n == 0) continue;  // nothing to hand on (the backend said so)
@@ -369,9 +391,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
     if (pending_ == 0) return;
     uint32_t count = pending_;
     pending_ = 0;
-    // MakeCallback, not Call: it runs the microtask queue afterwards (promises resolved by the
-    // batch settle now) and gives async_hooks a resource.
-    onRead_.MakeCallback(this->Value(), {slab_.Value(), Napi::Number::New(env, count)}, *async_);
+    CallOnRead({slab_.Value(), Napi::Number::New(env, count)});
     if (slabData_ != nullptr && slab_.Value().IsDetached()) DropSlab();
   }
 
@@ -402,7 +422,6 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
   }
 
   int pollEvents_ = 0;
-  bool failed_ = false;   // the fd reported an error: poll no more
   bool openRef_ = false;  // the wrapper is held strongly while open
 
   uint32_t batch_ = 0;

@@ -53,31 +53,25 @@ void BpfIoctl(Napi::Env env, int fd, unsigned long request, const char* requestN
 }  // namespace
 
 Napi::Function BpfReader::Define(Napi::Env env) {
-  return DefineClass(env, "BpfReader",
-                     {
-                         InstanceAccessor<&BpfReader::GetBufferSize>("bufferSize"),
-                         InstanceAccessor<&BpfReader::GetDevice>("device"),
-                         InstanceMethod<&BpfReader::Resume>("resume"),
-                         InstanceMethod<&BpfReader::Pause>("pause"),
-                         InstanceMethod<&BpfReader::RefLoop>("ref"),
-                         InstanceMethod<&BpfReader::UnrefLoop>("unref"),
-                         InstanceMethod<&BpfReader::Close>("close"),
-                         InstanceMethod<&BpfReader::PipeTo>("pipeTo"),
-                         InstanceMethod<&BpfReader::PipeCounts>("pipeCounts"),
-                     });
+  auto methods = CommonMethods();
+  methods.insert(methods.end(), {
+                                    InstanceAccessor<&BpfReader::GetBufferSize>("bufferSize"),
+                                    InstanceAccessor<&BpfReader::GetDevice>("device"),
+                                    InstanceMethod<&BpfReader::PipeTo>("pipeTo"),
+                                    InstanceMethod<&BpfReader::PipeCounts>("pipeCounts"),
+                                });
+  return DefineClass(env, "BpfReader", methods);
 }
 
 // new BpfReader(interfaceName, { bufferSize, onRead(buffer, chunkEnds), onError(error) })
-BpfReader::BpfReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfReader>(info), env_(info.Env()) {
+BpfReader::BpfReader(const Napi::CallbackInfo& info) : FdHandle<BpfReader>(info) {
   Napi::Env env = info.Env();
   // Everything that can fail without holding an OS resource comes first.
-  interface_ = NameArg(info, 0);
+  name_ = NameArg(info, 0);
   if (!info[1].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
   Napi::Object options = info[1].As<Napi::Object>();
-  onRead_ = Napi::Persistent(FunctionOption(options, "onRead"));
-  onError_ = Napi::Persistent(FunctionOption(options, "onError"));
+  InitCallbacks(options, false, "tapkit:BpfReader");
   u_int size = UintOption(options, "bufferSize", kMinBufferSize, kMaxBufferSize);
-  async_ = std::make_unique<Napi::AsyncContext>(env, "tapkit:BpfReader", Value());
 
   FdGuard fd(OpenBpfDevice(env, &device_));
   // The order matters. The buffer size can only be set before BIOCSETIF (EINVAL after); the
@@ -91,8 +85,8 @@ BpfReader::BpfReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfReade
   BpfIoctl(env, fd.get(), BIOCSSEESENT, "BIOCSSEESENT", &zero, device_);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  memcpy(ifr.ifr_name, interface_.data(), interface_.size());
-  BpfIoctl(env, fd.get(), BIOCSETIF, "BIOCSETIF", &ifr, interface_);
+  memcpy(ifr.ifr_name, name_.data(), name_.size());
+  BpfIoctl(env, fd.get(), BIOCSETIF, "BIOCSETIF", &ifr, name_);
   // Link headers are complete: this matters for writes through BPF only (tapkit writes with
   // NDRV), set as ZeroTier sets it so the fd behaves the same if it is ever written.
   BpfIoctl(env, fd.get(), BIOCSHDRCMPLT, "BIOCSHDRCMPLT", &one, device_);
@@ -103,80 +97,23 @@ BpfReader::BpfReader(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfReade
 
   bufferSize_ = size;
   batchCapacity_ = static_cast<size_t>(size) * kReadsPerBatch;
-  batch_.reset(new uint8_t[batchCapacity_]);
+  spill_.reset(new uint8_t[batchCapacity_]);
+  spillBytes_ = size;
 
   // After BIOCSETIF: libuv checks the fd by adding an EVFILT_READ kevent, which a BPF fd
-  // accepts only once it is bound (filt_bpfattach). It accepts no other filter, so the poll
-  // is only ever started for UV_READABLE.
-  // The environment's exit closes the poll (and the fd) if JS has not: a worker that ends
-  // with a reader open leaves nothing behind.
-  poll_ = Poll::Create(env, fd.get(), this, device_);
-  // Nothing below throws: from here the reader is open.
-  fd_ = fd.release();
-  // An open reader is not garbage, like a socket: the wrapper lives until close().
-  Ref();
-  held_ = true;
+  // accepts only once it is bound (filt_bpfattach). It accepts no other filter, and a reader
+  // never queues writes, so the poll is only ever started for UV_READABLE. Nothing after
+  // Open() throws: from there the reader is open.
+  Open(env, fd.release());
 }
 
 BpfReader::~BpfReader() { ReleaseOsResources(); }
-
-// Stops polling and closes the fd. Calls no JS, so it is safe from the environment's exit and
-// the destructor; idempotent.
-void BpfReader::ReleaseOsResources() {
-  StopPipe();  // before the fd closes: no pipe thread may read it after
-  closed_ = true;
-  polling_ = false;
-  Poll::CloseWithFd(poll_, fd_);
-}
 
 Napi::Value BpfReader::GetBufferSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), bufferSize_);
 }
 
 Napi::Value BpfReader::GetDevice(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_); }
-
-void BpfReader::Resume(const Napi::CallbackInfo& info) { SetPolling(info.Env(), true); }
-
-void BpfReader::Pause(const Napi::CallbackInfo& info) { SetPolling(info.Env(), false); }
-
-void BpfReader::SetPolling(Napi::Env env, bool on) {
-  if (closed_ || failed_ || poll_ == nullptr || polling_ == on) return;
-  polling_ = on;
-  if (pipe_) return;  // the pipe's thread reads; polling resumes when it stops
-  if (!on) {
-    uv_poll_stop(&poll_->handle);
-    return;
-  }
-  int err = poll_->Start(UV_READABLE);
-  if (err != 0) {
-    polling_ = false;
-    throw ErrnoError(env, -err, "uv_poll_start", device_);
-  }
-}
-
-void BpfReader::RefLoop(const Napi::CallbackInfo& info) {
-  refed_ = true;
-  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
-  UpdateLoopRef();
-}
-
-void BpfReader::UnrefLoop(const Napi::CallbackInfo& info) {
-  refed_ = false;
-  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->handle));
-  UpdateLoopRef();
-}
-
-// While a pipe's thread reads, the poll is stopped and holds nothing: pipeEnded holds the loop
-// then (unless unref()ed), as a reader being read would.
-void BpfReader::UpdateLoopRef() {
-  if (poll_ == nullptr) return;
-  uv_handle_t* async = reinterpret_cast<uv_handle_t*>(&poll_->pipeEnded);
-  if (pipe_ && refed_) {
-    uv_ref(async);
-  } else {
-    uv_unref(async);
-  }
-}
 
 // pipeTo(writer): from now on, a thread of its own reads this BPF fd, splits each read into
 // records and sends every whole frame to `writer` (an open NdrvWriter); pipeTo(null) stops.
@@ -191,18 +128,18 @@ void BpfReader::PipeTo(const Napi::CallbackInfo& info) {
     target = NdrvWriter::Unwrap(info[0].As<Napi::Object>());
     if (target->fd_ < 0) throw ErrnoError(env, EBADF, "write", target->interface_);
   }
-  if (closed_ || failed_) throw ErrnoError(env, EBADF, "read", device_);
+  if (closed_ || failed_) throw ErrnoError(env, EBADF, "read", name_);
   StopPipe();  // reads for JS again, if it was reading
   if (target == nullptr) return;
-  if (polling_) uv_poll_stop(&poll_->handle);
   pipe_ = std::make_unique<PipeDirection>(fd_, target->fd_, bufferSize_, &poll_->pipeEnded, target->frameLimit_,
                                           ReadFraming::kBpf, WriteFraming::kSend);
+  UpdatePoll();  // the thread reads now, not the poll
   try {
     pipeThread_ = std::make_unique<PipeThread>(std::vector<PipeDirection*>{pipe_.get()});
   } catch (const PipeStartError& error) {
     pipe_.reset();
-    if (polling_) poll_->Start(UV_READABLE);
-    throw ErrnoError(env, error.code, "pthread_create", device_);
+    UpdatePoll();
+    throw ErrnoError(env, error.code, "pthread_create", name_);
   }
   target_ = target;
   target->sources_.push_back(this);
@@ -214,29 +151,17 @@ void BpfReader::StopPipe() {
   pipeThread_.reset();  // stops and joins the thread
   pipeCounts_ = pipe_->counts();
   pipe_.reset();
-  auto& peers = target_->sources_;
-  peers.erase(std::remove(peers.begin(), peers.end(), this), peers.end());
-  target_ = nullptr;
+  if (target_ != nullptr) {
+    auto& peers = target_->sources_;
+    peers.erase(std::remove(peers.begin(), peers.end(), this), peers.end());
+    target_ = nullptr;
+  }
   UpdateLoopRef();
   // The poll reads for JS again if JS wanted reads (a failed restart shows at the next resume).
-  if (polling_ && !closed_ && !failed_ && poll_ != nullptr) poll_->Start(UV_READABLE);
-}
-
-// The pipe's read failed or ended (ENXIO: the interface is gone): as a poll's read would.
-void BpfReader::OnPipeEnded() {
-  if (!pipe_) return;
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
-  StopPipe();
-  int err = ENXIO;
-  if (batch_ && read(fd_, batch_.get(), bufferSize_) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
-  Ref();
   try {
-    Fail(env, err, "read");
-  } catch (const Napi::Error& error) {
-    napi_fatal_exception(env_, error.Value());
+    UpdatePoll();
+  } catch (const Napi::Error&) {
   }
-  Unref();
 }
 
 // pipeCounts(): the latest pipe's [frames, bytes, interfaceDown, refused, noBuffers, truncated,
@@ -250,50 +175,16 @@ Napi::Value BpfReader::PipeCounts(const Napi::CallbackInfo& info) {
   return counts;
 }
 
-void BpfReader::Close(const Napi::CallbackInfo& info) {
-  ReleaseOsResources();
-  // Everything JS lent the reader goes too: the callbacks close over the port that holds this
-  // wrapper, and kept (strong references) they made every closed device a GC root.
-  batch_.reset();
-  onRead_.Reset();
-  onError_.Reset();
-  if (held_) {
-    held_ = false;
-    Unref();
-  }
-}
-
-void BpfReader::HandlePoll(int status, int events) {
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
-  // JS called from here may close the reader and drop the last reference to the wrapper:
-  // keep it alive until this call is done with `this`.
-  Ref();
-  try {
-    if (!closed_ && polling_) {
-      if (status < 0) {
-        Fail(env, -status, "uv_poll");
-      } else {
-        ReadBatch(env);
-      }
-    }
-  } catch (const Napi::Error& error) {
-    // A JS callback threw: report it as uncaught, as Node does for its own callbacks.
-    napi_fatal_exception(env_, error.Value());
-  }
-  Unref();
-}
-
 // Reads until EAGAIN, the read cap or the batch capacity, then hands everything read to JS in
 // one call: onRead(buffer, chunkEnds), read i ending at chunkEnds[i]. Every read asks for
 // exactly the buffer size (bpfread: EINVAL otherwise) and returns whole records.
-void BpfReader::ReadBatch(Napi::Env env) {
+void BpfReader::OnReadable(Napi::Env env) {
   uint32_t ends[kReadsPerBatch];
   uint32_t reads = 0;
   size_t used = 0;
   int err = 0;
   while (reads < kReadsPerBatch && batchCapacity_ - used >= bufferSize_) {
-    ssize_t n = read(fd_, batch_.get() + used, bufferSize_);
+    ssize_t n = read(fd_, spill_.get() + used, bufferSize_);
     if (n > 0) {
       used += static_cast<size_t>(n);
       ends[reads++] = static_cast<uint32_t>(used);
@@ -313,24 +204,12 @@ void BpfReader::ReadBatch(Napi::Env env) {
   if (reads > 0) {
     // One copy per batch into memory JS owns; the batch buffer is reused for the next one.
     Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, used);
-    memcpy(buffer.Data(), batch_.get(), used);
+    memcpy(buffer.Data(), spill_.get(), used);
     Napi::Uint32Array chunkEnds = Napi::Uint32Array::New(env, reads);
     for (uint32_t i = 0; i < reads; i++) chunkEnds[i] = ends[i];
-    // MakeCallback, not Call: it runs the microtask queue afterwards and gives async_hooks a
-    // resource.
-    onRead_.MakeCallback(Value(), {buffer, chunkEnds}, *async_);
+    CallOnRead({buffer, chunkEnds});
   }
-  if (err != 0 && !closed_) Fail(env, err, "read");
-}
-
-// Reading cannot go on: stop polling and tell JS once.
-void BpfReader::Fail(Napi::Env env, int err, const char* syscall) {
-  if (failed_) return;
-  failed_ = true;
-  if (poll_ != nullptr) uv_poll_stop(&poll_->handle);
-  polling_ = false;
-  Napi::Error error = ErrnoError(env, err, syscall, interface_);
-  onError_.MakeCallback(Value(), {error.Value()}, *async_);
+  if (err != 0 && !closed_) FailRead(env, err);
 }
 
 }  // namespace tapkit
