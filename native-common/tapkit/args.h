@@ -4,6 +4,8 @@
 
 #include "tapkit/napi_config.h"
 
+#include <net/if.h>
+
 #include <cstdint>
 #include <string>
 
@@ -61,6 +63,36 @@ inline bool Uint8Bytes(napi_env env, napi_value value, uint8_t** data, size_t* l
   if (type != napi_uint8_array) return false;
   *data = static_cast<uint8_t*>(bytes);
   return true;
+}
+
+// An interface name argument: a string of 1 to IFNAMSIZ - 1 bytes (0 with allowEmpty), no NUL.
+inline std::string NameArg(const Napi::CallbackInfo& info, size_t index, bool allowEmpty = false) {
+  if (!info[index].IsString()) throw Napi::TypeError::New(info.Env(), "an interface name must be a string");
+  std::string name = info[index].As<Napi::String>();
+  if ((name.empty() && !allowEmpty) || name.size() >= IFNAMSIZ || name.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(info.Env(), "an interface name must be 1 to 15 bytes");
+  }
+  return name;
+}
+
+// An IP address as two arguments, family (4 or 6) at `index` and its bytes after it.
+struct AddressArg {
+  uint32_t family;
+  size_t length;  // 4 or 16
+  const uint8_t* bytes;
+};
+
+inline AddressArg AddressArgs(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Env env = info.Env();
+  uint32_t family = info[index].IsNumber() ? info[index].As<Napi::Number>().Uint32Value() : 0;
+  if (family != 4 && family != 6) throw Napi::TypeError::New(env, "family must be 4 or 6");
+  size_t length = family == 4 ? 4 : 16;
+  Napi::Value value = info[index + 1];
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      value.As<Napi::Uint8Array>().ElementLength() != length) {
+    throw Napi::TypeError::New(env, "address must be a Uint8Array of 4 (IPv4) or 16 (IPv6) bytes");
+  }
+  return {family, length, value.As<Napi::Uint8Array>().Data()};
 }
 
 }  // namespace tapkit

@@ -12,6 +12,7 @@
 //   SIOCDIFADDR_IN6 (struct in6_ifreq), found by the address (the prefix is not needed).
 #pragma once
 
+#include "tapkit/args.h"
 #include "tapkit/darwin_sdk.h"
 #include "tapkit/errors.h"
 #include "tapkit/napi_config.h"
@@ -76,17 +77,10 @@ inline Napi::Value InterfaceName(const Napi::CallbackInfo& info) {
 
 inline void RemoveAddress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw Napi::TypeError::New(env, "name must be a string");
-  std::string name = info[0].As<Napi::String>();
-  if (name.empty() || name.size() >= IFNAMSIZ) throw Napi::TypeError::New(env, "name must be 1-15 bytes");
-  uint32_t family = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  if (family != 4 && family != 6) throw Napi::TypeError::New(env, "family must be 4 or 6");
-  size_t bytes = family == 4 ? 4 : 16;
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-      info[2].As<Napi::Uint8Array>().ElementLength() != bytes) {
-    throw Napi::TypeError::New(env, "address must be a Uint8Array of 4 (IPv4) or 16 (IPv6) bytes");
-  }
-  const uint8_t* address = info[2].As<Napi::Uint8Array>().Data();
+  std::string name = NameArg(info, 0);
+  AddressArg arg = AddressArgs(info, 1);
+  uint32_t family = arg.family;
+  const uint8_t* address = arg.bytes;
   FdGuard fd(socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0));
   if (fd.get() < 0) throw ErrnoError(env, errno, "socket", name);
   if (family == 4) {

@@ -79,15 +79,6 @@ Napi::Uint8Array MacValue(Napi::Env env, const uint8_t* mac) {
 
 }  // namespace
 
-std::string NameArg(const Napi::CallbackInfo& info, size_t index, bool allowEmpty) {
-  if (!info[index].IsString()) throw Napi::TypeError::New(info.Env(), "an interface name must be a string");
-  std::string name = info[index].As<Napi::String>();
-  if ((name.empty() && !allowEmpty) || name.size() >= IFNAMSIZ || name.find('\0') != std::string::npos) {
-    throw Napi::TypeError::New(info.Env(), "an interface name must be 1 to 15 bytes");
-  }
-  return name;
-}
-
 // createInterface(name): SIOCIFCREATE2 with an explicit unit. feth takes no creation
 // parameters (feth_clone_create ignores them), so ifr_data stays NULL. EEXIST if the name
 // exists, ENXIO above the cloner's highest unit, EINVAL if there is no such cloner.

@@ -7,10 +7,9 @@
 
 #include <string>
 
-namespace tapkit {
+#include "tapkit/args.h"
 
-// An interface name argument: a string of 1 to IFNAMSIZ - 1 bytes.
-std::string NameArg(const Napi::CallbackInfo& info, size_t index, bool allowEmpty = false);
+namespace tapkit {
 
 void CreateInterface(const Napi::CallbackInfo& info);
 void DestroyInterface(const Napi::CallbackInfo& info);

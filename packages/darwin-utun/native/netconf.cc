@@ -13,20 +13,12 @@
 
 #include <string>
 
+#include "tapkit/args.h"
 #include "tapkit/darwin_sdk.h"
 #include "tapkit/errors.h"
 
 namespace tapkit {
 namespace {
-
-std::string NameArg(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "name must be a string");
-  std::string name = info[0].As<Napi::String>();
-  if (name.empty() || name.size() >= IFNAMSIZ) {
-    throw Napi::TypeError::New(info.Env(), "name must be 1-15 bytes");
-  }
-  return name;
-}
 
 // A datagram socket of `family`, for interface ioctls.
 int ConfigSocket(Napi::Env env, int family, const std::string& name) {
@@ -91,7 +83,7 @@ void AddInterfaceRoute(Napi::Env env, const std::string& name, const struct sock
 // setMtu(name, mtu): SIOCSIFMTU.
 void SetMtu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = NameArg(info);
+  std::string name = NameArg(info, 0);
   if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "mtu must be a number");
   FdGuard fd(ConfigSocket(env, AF_INET, name));
   struct ifreq ifr;
@@ -104,7 +96,7 @@ void SetMtu(const Napi::CallbackInfo& info) {
 // setUp(name, up): IFF_UP through SIOCGIFFLAGS / SIOCSIFFLAGS.
 void SetUp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = NameArg(info);
+  std::string name = NameArg(info, 0);
   bool up = info[1].ToBoolean();
   FdGuard fd(ConfigSocket(env, AF_INET, name));
   struct ifreq ifr;
@@ -121,15 +113,11 @@ void SetUp(const Napi::CallbackInfo& info) {
 // calls on-link. IPv6 addresses get infinite lifetimes.
 void AddAddress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string name = NameArg(info);
-  uint32_t family = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  if (family != 4 && family != 6) throw Napi::TypeError::New(env, "family must be 4 or 6");
-  size_t bytes = family == 4 ? 4 : 16;
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-      info[2].As<Napi::Uint8Array>().ElementLength() != bytes) {
-    throw Napi::TypeError::New(env, "address must be a Uint8Array of 4 (IPv4) or 16 (IPv6) bytes");
-  }
-  const uint8_t* address = info[2].As<Napi::Uint8Array>().Data();
+  std::string name = NameArg(info, 0);
+  AddressArg arg = AddressArgs(info, 1);
+  uint32_t family = arg.family;
+  size_t bytes = arg.length;
+  const uint8_t* address = arg.bytes;
   uint32_t prefixLength = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 999;
   if (prefixLength > bytes * 8) throw Napi::RangeError::New(env, "prefixLength is out of range");
 
