@@ -281,6 +281,67 @@ export interface DarwinRouteWatcher {
   close(): void;
 }
 
+/**
+ * A routing socket for the simulated macOS kernels (darwin-utun's simulation, darwin-feth's
+ * test kernel): messages queued by "someone else" are read a batch per event-loop turn, as the
+ * addons' RouteWatcher reads them, and it never holds the event loop, as the addons' does not.
+ */
+export class SimulatedRouteWatcher implements DarwinRouteWatcher {
+  readonly #options: DarwinRouteWatcherOptions;
+  readonly #onClose: (watcher: SimulatedRouteWatcher) => void;
+  #pending: Uint8Array[] = [];
+  #error: NativeSystemError | undefined;
+  #scheduled = false;
+  #closed = false;
+
+  constructor(options: DarwinRouteWatcherOptions, onClose: (watcher: SimulatedRouteWatcher) => void) {
+    this.#options = options;
+    this.#onClose = onClose;
+  }
+
+  /** Routing messages the kernel sends now (copied). */
+  queue(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#pending.push(Uint8Array.from(bytes));
+    this.#schedule();
+  }
+
+  /** The next read fails with `error` (ENOBUFS: what was pending is lost). */
+  fail(error: NativeSystemError): void {
+    if (this.#closed) return;
+    this.#pending = [];
+    this.#error = error;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#closed) return;
+      const total = this.#pending.reduce((n, b) => n + b.length, 0);
+      const bytes = new Uint8Array(total);
+      let at = 0;
+      for (const chunk of this.#pending.splice(0)) {
+        bytes.set(chunk, at);
+        at += chunk.length;
+      }
+      const error = this.#error;
+      this.#error = undefined;
+      if (total > 0) this.#options.onMessages(bytes);
+      if (error && !this.#closed) this.#options.onError(error);
+    }).unref();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending = [];
+    this.#onClose(this);
+  }
+}
+
 /** What {@link DarwinInterfaceFollower.apply} saw. */
 export interface DarwinFollowResult {
   /** The interface's state changed. */

@@ -46,6 +46,7 @@ export {
   encodeDarwinIfInfo,
   encodeDarwinAddressMessage,
   DarwinInterfaceFollower,
+  SimulatedRouteWatcher,
   type DarwinRouteWatcher,
   type DarwinRouteWatcherOptions,
   type DarwinFollowResult,

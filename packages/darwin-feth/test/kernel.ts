@@ -28,6 +28,7 @@
 import {
   encodeDarwinAddressMessage,
   encodeDarwinIfInfo,
+  SimulatedRouteWatcher,
   type DarwinRouteWatcher,
   type DarwinRouteWatcherOptions,
 } from '@tapkit/core';
@@ -156,7 +157,7 @@ export class SimulatedDarwinKernel implements DarwinSystem {
   /** pid → start time (ms). This process is in it. */
   readonly processes = new Map<number, number>();
   readonly #options: SimulatedKernelOptions;
-  readonly #routeWatchers = new Set<SimRouteWatcher>();
+  readonly #routeWatchers = new Set<SimulatedRouteWatcher>();
   #nextIndex = 1;
   #maxMtu: number | undefined;
   #bpfOpen = 0;
@@ -351,7 +352,7 @@ export class SimulatedDarwinKernel implements DarwinSystem {
   }
 
   watchRoutes(options: DarwinRouteWatcherOptions): DarwinRouteWatcher {
-    const watcher = new SimRouteWatcher(options, (w) => this.#routeWatchers.delete(w));
+    const watcher = new SimulatedRouteWatcher(options, (w) => this.#routeWatchers.delete(w));
     this.#routeWatchers.add(watcher);
     return watcher;
   }
@@ -843,55 +844,5 @@ export class SimNdrv implements NdrvWriter {
     this.#closed = true;
     this.#ifc?.ndrv.delete(this);
     this.#ifc = undefined;
-  }
-}
-
-/** A PF_ROUTE socket: messages queued and read a batch per event-loop turn, as the native watcher does. */
-export class SimRouteWatcher implements DarwinRouteWatcher {
-  readonly #options: DarwinRouteWatcherOptions;
-  readonly #onClose: (watcher: SimRouteWatcher) => void;
-  #pending: Uint8Array[] = [];
-  #error: RawSystemError | undefined;
-  #scheduled = false;
-  #closed = false;
-
-  constructor(options: DarwinRouteWatcherOptions, onClose: (watcher: SimRouteWatcher) => void) {
-    this.#options = options;
-    this.#onClose = onClose;
-  }
-
-  queue(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    this.#pending.push(Uint8Array.from(bytes));
-    this.#schedule();
-  }
-
-  /** The next read fails with `error` (ENOBUFS: what was pending is lost). */
-  fail(error: RawSystemError): void {
-    if (this.#closed) return;
-    this.#pending = [];
-    this.#error = error;
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      if (this.#closed) return;
-      const bytes = Buffer.concat(this.#pending.splice(0));
-      const error = this.#error;
-      this.#error = undefined;
-      if (bytes.length > 0) this.#options.onMessages(bytes);
-      if (error && !this.#closed) this.#options.onError(error);
-    }).unref();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#pending = [];
-    this.#onClose(this);
   }
 }

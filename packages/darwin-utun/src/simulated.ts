@@ -28,6 +28,7 @@
 import {
   encodeDarwinAddressMessage,
   encodeDarwinIfInfo,
+  SimulatedRouteWatcher,
   type DarwinRouteWatcher,
   type DarwinRouteWatcherOptions,
 } from '@tapkit/core';
@@ -499,61 +500,5 @@ class SimulatedHandle implements UtunHandle, SimulatedUtun {
     if (this.peer !== undefined) this.peer.peer = undefined;
     this.peer = undefined;
     this.#onClose();
-  }
-}
-
-/** A routing socket: messages queued and read a batch per event-loop turn, as the addon's RouteWatcher. */
-class SimulatedRouteWatcher implements DarwinRouteWatcher {
-  readonly #options: DarwinRouteWatcherOptions;
-  readonly #onClose: (watcher: SimulatedRouteWatcher) => void;
-  #pending: Uint8Array[] = [];
-  #error: UtunSystemError | undefined;
-  #scheduled = false;
-  #closed = false;
-
-  constructor(options: DarwinRouteWatcherOptions, onClose: (watcher: SimulatedRouteWatcher) => void) {
-    this.#options = options;
-    this.#onClose = onClose;
-  }
-
-  queue(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    this.#pending.push(Uint8Array.from(bytes));
-    this.#schedule();
-  }
-
-  fail(error: UtunSystemError): void {
-    if (this.#closed) return;
-    this.#pending = [];
-    this.#error = error;
-    this.#schedule();
-  }
-
-  #schedule(): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    // Never holds the event loop, as the addon's watcher.
-    setImmediate(() => {
-      this.#scheduled = false;
-      if (this.#closed) return;
-      const total = this.#pending.reduce((n, b) => n + b.length, 0);
-      const bytes = new Uint8Array(total);
-      let at = 0;
-      for (const chunk of this.#pending.splice(0)) {
-        bytes.set(chunk, at);
-        at += chunk.length;
-      }
-      const error = this.#error;
-      this.#error = undefined;
-      if (total > 0) this.#options.onMessages(bytes);
-      if (error && !this.#closed) this.#options.onError(error);
-    }).unref();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#pending = [];
-    this.#onClose(this);
   }
 }
