@@ -48,12 +48,17 @@ export async function benchLinkSoak() {
     `${title}: ${fmt(seconds)} s, ${figures.changesMade} changes to each relay's links (one every ${changeEvery} s), ` +
       `${problems.length === 0 ? '✅ every frame accounted for, every change followed, RSS flat, no fd growth' : `❌ ${problems.length} problems`}`,
     '',
+    `Node options of the relays: ${process.env.NODE_OPTIONS || 'none'}.`,
+    '',
     '| relay | traffic | frames read | frames written | counted drops | link events up/mtu/addresses | RSS | fds |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     ...Object.entries(figures.relays).map(
-      ([kind, r]) => `- ${kind} RSS (MiB), every 10 s: ${r.samples.map((s) => fmt(s.rss, 1)).join(' ')}`,
+      ([kind, r]) =>
+        `- ${kind} RSS (MiB), every 10 s: ${r.samples.map((s) => fmt(s.rss, 1)).join(' ')}\n` +
+        `- ${kind} V8 heap (MiB): ${r.samples.map((s) => fmt(s.heap, 0)).join(' ')}\n` +
+        `- ${kind} ArrayBuffers (MiB): ${r.samples.map((s) => fmt(s.arrayBuffers, 0)).join(' ')}`,
     ),
     ...problems.map((p) => `- ❌ ${p}`),
   ].join('\n');
