@@ -19,6 +19,7 @@
 
 #include "tapkit/args.h"
 #include "tapkit/errors.h"
+#include "tapkit/io.h"
 #include "tapkit/napi_config.h"
 #include "tapkit/poll.h"
 
@@ -144,7 +145,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
       for (;;) {
         ssize_t n = headerLength == 0 ? write(fd_, data, length) : writev(fd_, iov, 2);
         if (n >= 0) return;
-        if (errno == EINTR) continue;
+        if (CallAgain(errno)) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         throw ErrnoError(env, errno, "write", name_);
       }
@@ -291,7 +292,11 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
         if (read(fd_, spill_.get(), spillBytes_) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
         pollEvents_ = 0;  // libuv stopped it
         uv_poll_stop(&poll_->handle);
-        FailRead(env, err);
+        if (CallAgain(err)) {
+          UpdatePoll();  // a UDP link's peer refused a datagram (POLLERR): the socket goes on
+        } else {
+          FailRead(env, err);
+        }
       } else {
         if ((events & UV_WRITABLE) != 0 && !closed_) FlushQueue(env);
         if ((events & UV_READABLE) != 0 && !closed_ && reading_ && !self().Piping()) self().OnReadable(env);
@@ -354,7 +359,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
       ssize_t n = self().ReadFrame(iov);
       if (n < 0) {
         int err = errno;
-        if (err == EINTR) {
+        if (CallAgain(err)) {
           budget++;
           continue;
         }
@@ -406,7 +411,7 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
       const std::vector<uint8_t>& frame = queue_.front();
       if (write(fd_, frame.data(), frame.size()) < 0) {
         int err = errno;
-        if (err == EINTR) continue;
+        if (CallAgain(err)) continue;
         if (err == EAGAIN || err == EWOULDBLOCK) return;
         queuedBytes_ -= frame.size();
         queue_.pop_front();

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "tapkit/bpf_records.h"
+#include "tapkit/io.h"
 
 namespace tapkit {
 
@@ -188,7 +189,7 @@ class PipeThread {
     for (;;) {
       ssize_t n = d->writing == WriteFraming::kSend ? send(d->out, frame, length, 0) : write(d->out, frame, length);
       if (n >= 0) break;
-      if (errno == EINTR) continue;
+      if (CallAgain(errno)) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
       if (d->writing == WriteFraming::kSend && errno == ENOBUFS) {
         // The driver's queue was full: sent and dropped, as NdrvWriter counts it (txNoBuffers).
@@ -231,7 +232,7 @@ class PipeThread {
     for (int burst = 0; !d->Holding() && burst < kPumpBurst; burst++) {
       ssize_t n = read(d->in, d->buffer.get(), d->bufferBytes);
       if (n < 0) {
-        if (errno == EINTR) continue;
+        if (CallAgain(errno)) continue;
         return errno == EAGAIN || errno == EWOULDBLOCK;
       }
       // 0: a socket's end, or (BPF) a bound device that has nothing: either way, gone.

@@ -17,6 +17,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
                       {"lookupId", LookupId},
                       {"rtnetlinkRequest", RtnetlinkRequest},
                       {"openTapFd", OpenTapFd},
+                      {"openUdpSocket", OpenUdpSocket},
                       // seqpacketPair(): a tap fd's stand-in for tests.
                       {"seqpacketPair", [](const Napi::CallbackInfo& info) { return SocketPair(info.Env(), SOCK_SEQPACKET); }},
                   });

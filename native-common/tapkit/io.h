@@ -1,0 +1,14 @@
+// What every fd loop of the addons treats alike.
+#pragma once
+
+#include <errno.h>
+
+namespace tapkit {
+
+// Whether a call that failed with `err` is simply made again: EINTR; or ECONNREFUSED from a
+// connected datagram socket (a UDP link), which is how the kernel reports, once, on the next
+// call, that the peer refused an earlier datagram (ICMP port unreachable). That call did
+// nothing else (no datagram read or sent) and the socket goes on. A device never says it.
+inline bool CallAgain(int err) { return err == EINTR || err == ECONNREFUSED; }
+
+}  // namespace tapkit
