@@ -156,6 +156,19 @@ export interface RawAddon {
    * fd, blocking and close-on-exec, owned by the caller.
    */
   openTapFd(name: string, path?: string): { fd: number; name: string };
+  /**
+   * A UDP socket bound to `local` (port 0: the kernel picks) and connected to `remote`,
+   * non-blocking and close-on-exec: `[fd, bound port]`, the fd owned by the caller. Absent in
+   * addon builds from before it.
+   */
+  openUdpSocket?(
+    localFamily: 4 | 6,
+    local: Uint8Array,
+    localPort: number,
+    remoteFamily: 4 | 6,
+    remote: Uint8Array,
+    remotePort: number,
+  ): [fd: number, port: number];
   /** Two connected non-blocking SOCK_SEQPACKET fds (for tests: a frame-preserving fd pair). */
   seqpacketPair(): [number, number];
 }

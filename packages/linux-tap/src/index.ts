@@ -115,5 +115,13 @@ export {
   type VnetHeader,
 } from './vnet.js';
 export { openTapFd, type TapFd, type TapFdOptions } from './fd.js';
+export {
+  openUdpLink,
+  UDP_LINK_BACKEND,
+  UDP_LINK_CAPABILITIES,
+  type UdpEndpoint,
+  type UdpLink,
+  type UdpLinkOptions,
+} from './udp-link.js';
 export { probeLinuxTap } from './probe.js';
 export { PERMISSION_HINT } from './errors.js';

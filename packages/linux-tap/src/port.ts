@@ -150,7 +150,7 @@ function readKernelDrops(name: string): Record<string, number> | undefined {
 }
 
 /** The queues of one device and everything they share. */
-class LinuxQueues {
+export class LinuxQueues {
   #name = '';
   /** The MTU asked for at open: what receive buffers are sized for. */
   readonly #openMtu: number;
@@ -252,6 +252,20 @@ class LinuxQueues {
     this.#attached = true; // its settings are changed only where asked, as on an attached device
   }
 
+  /**
+   * Adopts a connected datagram socket (a UDP link, see udp-link.ts) as the one queue: a read is
+   * a frame from the peer, a write one to it. There is no interface to follow or change.
+   */
+  adoptSocket(fd: number, name: string): void {
+    this.#name = name;
+    try {
+      this.#openQueue(name, false, false, undefined, fd);
+    } catch (error) {
+      this.#discard();
+      throw openError(error, `adopt the socket of ${name}`);
+    }
+  }
+
   #openQueue(
     name: string,
     multiQueue: boolean,
@@ -319,19 +333,30 @@ class LinuxQueues {
 
   // TapPort's setters (see InterfaceLink).
   setMtu(mtu: number): Promise<void> {
-    return this.#link!.setters.setMtu(mtu);
+    return this.#setters('setMtu()').setMtu(mtu);
   }
 
   setUp(up: boolean): Promise<void> {
-    return this.#link!.setters.setUp(up);
+    return this.#setters('setUp()').setUp(up);
   }
 
   addAddress(address: InterfaceAddress, options: { readonly dad: boolean }): Promise<void> {
-    return this.#link!.setters.addAddress(address, options);
+    return this.#setters('addAddress()').addAddress(address, options);
   }
 
   removeAddress(address: InterfaceAddress): Promise<void> {
-    return this.#link!.setters.removeAddress(address);
+    return this.#setters('removeAddress()').removeAddress(address);
+  }
+
+  #setters(what: string): InterfaceLink['setters'] {
+    if (this.#link) return this.#link.setters;
+    throw new TapError(
+      TapErrorCode.UNSUPPORTED_OPERATION,
+      `${what}: ${this.name} is a socket, not an interface`,
+      {
+        backend: BACKEND,
+      },
+    );
   }
 
   #failed(error: RawSystemError): void {
@@ -541,6 +566,7 @@ class LinuxQueues {
    * behind a refused one were never written, so the kernel did not count them).
    */
   osDrops(counted: Readonly<Record<string, number>>): Record<string, number> {
+    if (!this.#link) return {};
     if (!this.#closed) this.#kernelDrops = readKernelDrops(this.name) ?? this.#kernelDrops;
     const drops: Record<string, number> = {};
     for (const [reason, count] of Object.entries(this.#kernelDrops)) {
@@ -596,7 +622,7 @@ class LinuxQueues {
   }
 
   #release(): void {
-    this.#kernelDrops = readKernelDrops(this.name) ?? this.#kernelDrops; // the last word
+    if (this.#link) this.#kernelDrops = readKernelDrops(this.name) ?? this.#kernelDrops; // the last word
     this.#link?.close();
     let unsent = 0;
     for (const handle of this.#handles) unsent += handle.close();
