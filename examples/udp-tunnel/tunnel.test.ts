@@ -84,58 +84,60 @@ describe('UDP tunnel (example)', () => {
     expect(innerMtu(1500)).toBe(1458);
   });
 
-  itPrivileged(
-    'joins two network namespaces: ping and TCP (HTTP, 2 MiB) across the tunnel',
-    async () => {
-      const a = await createNetns();
-      const b = await createNetns();
-      // The underlay: one veth link between the namespaces. The overlay (10.99.0.0/24) exists
-      // only on the two taps, so its traffic can only have crossed the tunnel.
-      await a.ip('link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u1', 'netns', b.name);
-      await a.ip('addr', 'add', '192.168.77.1/24', 'dev', 'u0');
-      await b.ip('addr', 'add', '192.168.77.2/24', 'dev', 'u1');
-      await a.ip('link', 'set', 'u0', 'up');
-      await b.ip('link', 'set', 'u1', 'up');
-      const endA = await startExample(a, 'udp-tunnel/main.ts', [
-        ...['--listen', '192.168.77.1:4789', '--peer', '192.168.77.2:4789', '--address', '10.99.0.1/24'],
-        ...['--name', 'tka0'],
-      ]);
-      const endB = await startExample(b, 'udp-tunnel/main.ts', [
-        ...['--listen', '192.168.77.2:4789', '--peer', '192.168.77.1:4789', '--address', '10.99.0.2/24'],
-        ...['--name', 'tkb0'],
-      ]);
-      expect(endA.output()).toMatch(/^ready tka0 \(linux-tap, MTU 1458\)/m);
+  for (const transport of ['link', 'dgram']) {
+    itPrivileged(
+      `joins two network namespaces: ping and TCP (HTTP, 2 MiB) across the tunnel (${transport})`,
+      async () => {
+        const a = await createNetns();
+        const b = await createNetns();
+        // The underlay: one veth link between the namespaces. The overlay (10.99.0.0/24) exists
+        // only on the two taps, so its traffic can only have crossed the tunnel.
+        await a.ip('link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u1', 'netns', b.name);
+        await a.ip('addr', 'add', '192.168.77.1/24', 'dev', 'u0');
+        await b.ip('addr', 'add', '192.168.77.2/24', 'dev', 'u1');
+        await a.ip('link', 'set', 'u0', 'up');
+        await b.ip('link', 'set', 'u1', 'up');
+        const endA = await startExample(a, 'udp-tunnel/main.ts', [
+          ...['--listen', '192.168.77.1:4789', '--peer', '192.168.77.2:4789', '--address', '10.99.0.1/24'],
+          ...['--name', 'tka0', '--transport', transport],
+        ]);
+        const endB = await startExample(b, 'udp-tunnel/main.ts', [
+          ...['--listen', '192.168.77.2:4789', '--peer', '192.168.77.1:4789', '--address', '10.99.0.2/24'],
+          ...['--name', 'tkb0', '--transport', transport],
+        ]);
+        expect(endA.output()).toMatch(new RegExp(`^ready tka0 \\(linux-tap, MTU 1458, ${transport}\\)`, 'm'));
 
-      expect(await a.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.99.0.2'])).toContain(
-        '3 packets transmitted, 3 received',
-      );
+        expect(await a.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.99.0.2'])).toContain(
+          '3 packets transmitted, 3 received',
+        );
 
-      const dir = await mkdtemp(join(tmpdir(), 'tapkit-tunnel-'));
-      onCleanup(() => rm(dir, { recursive: true, force: true }));
-      const blob = Buffer.alloc(2 << 20);
-      for (let i = 0; i < blob.length; i++) blob[i] = (i * 2654435761) >>> 24; // not all zeros
-      await writeFile(join(dir, 'blob'), blob);
-      b.spawn('python3', ['-m', 'http.server', '8099', '--bind', '10.99.0.2', '--directory', dir]);
-      const url = 'http://10.99.0.2:8099/blob';
-      await waitFor(
-        () =>
-          a.exec('curl', ['-sS', '-o', '/dev/null', '--max-time', '2', url]).then(
-            () => true,
-            () => false,
-          ),
-        10_000,
-        'the HTTP server across the tunnel',
-      );
-      await a.exec('curl', ['-sS', '--max-time', '20', '-o', join(dir, 'copy'), url], 30_000);
-      const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-      expect(sha(await readFile(join(dir, 'copy')))).toBe(sha(blob));
+        const dir = await mkdtemp(join(tmpdir(), 'tapkit-tunnel-'));
+        onCleanup(() => rm(dir, { recursive: true, force: true }));
+        const blob = Buffer.alloc(2 << 20);
+        for (let i = 0; i < blob.length; i++) blob[i] = (i * 2654435761) >>> 24; // not all zeros
+        await writeFile(join(dir, 'blob'), blob);
+        b.spawn('python3', ['-m', 'http.server', '8099', '--bind', '10.99.0.2', '--directory', dir]);
+        const url = 'http://10.99.0.2:8099/blob';
+        await waitFor(
+          () =>
+            a.exec('curl', ['-sS', '-o', '/dev/null', '--max-time', '2', url]).then(
+              () => true,
+              () => false,
+            ),
+          10_000,
+          'the HTTP server across the tunnel',
+        );
+        await a.exec('curl', ['-sS', '--max-time', '20', '-o', join(dir, 'copy'), url], 30_000);
+        const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+        expect(sha(await readFile(join(dir, 'copy')))).toBe(sha(blob));
 
-      const statsA = statsOf<TunnelStats>(await endA.stop());
-      const statsB = statsOf<TunnelStats>(await endB.stop());
-      expect(statsA.framesIn).toBeGreaterThan(1000); // the 2 MiB came this way
-      expect(statsB.framesOut).toBeGreaterThan(1000);
-      expect(statsA).toMatchObject({ foreign: 0, malformed: 0, sendErrors: 0 });
-    },
-    60_000,
-  );
+        const statsA = statsOf<TunnelStats>(await endA.stop());
+        const statsB = statsOf<TunnelStats>(await endB.stop());
+        expect(statsA.framesIn).toBeGreaterThan(1000); // the 2 MiB came this way
+        expect(statsB.framesOut).toBeGreaterThan(1000);
+        expect(statsA).toMatchObject({ foreign: 0, malformed: 0, sendErrors: 0 });
+      },
+      60_000,
+    );
+  }
 });
