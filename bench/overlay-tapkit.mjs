@@ -1,39 +1,65 @@
-// One end of the L2-over-UDP tunnel on tapkit: the example's own code (examples/udp-tunnel/
-// tunnel.ts, loaded through tsx), so the bench measures what a user of the example gets. Same
-// design as tunnel.c: one frame per datagram, the socket on 127.0.0.1, the peer on another port.
+// One end of the L2-over-UDP tunnel on tapkit. Same design as tunnel.c: one frame per datagram,
+// the socket on 127.0.0.1, the peer on another port. Three ways a user writes it:
+//   dgram  the udp-tunnel example's own code (examples/udp-tunnel/tunnel.ts, loaded through tsx):
+//          node:dgram, one callback per datagram;
+//   link   a UDP link (openUdpLink) and pipeTo() both ways: native pipes, no JS per frame (what
+//          the example does on linux-tap);
+//   loop   a UDP link with frames through JS both ways (where an overlay would encrypt or route):
+//          `for await (const frames of a.batches()) if (!b.writeBatch(frames)) await b.drain()`.
 //
-//   node --import tsx bench/overlay-tapkit.mjs [--mtu N] <tap> <local port> <peer port>
+//   node --import tsx bench/overlay-tapkit.mjs [--mtu N] dgram|link|loop <tap> <local port> <peer port>
 //
 // Prints "ready" once the device is up and the socket bound, then on SIGTERM/SIGINT one JSON line
-// (the tunnel's counters, the device's drops, CPU time).
+// (the frames written into the device, the device's drops, CPU time).
 import { createSocket } from 'node:dgram';
+import { openUdpLink } from '@tapkit/linux-tap';
 import { openTap } from 'tapkit';
 import { startTunnel } from '../examples/udp-tunnel/tunnel.ts';
 
 const args = process.argv.slice(2);
 const mtu = args[0] === '--mtu' ? (args.shift(), Number(args.shift())) : 1500;
-const [name, localPort, peerPort] = args;
+const [mode, name, localPort, peerPort] = args;
+const peer = { address: '127.0.0.1', port: Number(peerPort) };
 
-const socket = createSocket('udp4');
-socket.on('error', (error) => console.error(`udp: ${error.message}`));
-await new Promise((resolve) => socket.bind(Number(localPort), '127.0.0.1', resolve));
 const device = await openTap({ backend: 'linux-tap', name, mtu, up: true });
-const tunnel = startTunnel({ device, socket, peer: { address: '127.0.0.1', port: Number(peerPort) } });
+let done;
+let close = async () => undefined;
+if (mode === 'dgram') {
+  const socket = createSocket('udp4');
+  socket.on('error', (error) => console.error(`udp: ${error.message}`));
+  await new Promise((resolve) => socket.bind(Number(localPort), '127.0.0.1', resolve));
+  done = startTunnel({ device, socket, peer }).done;
+  close = async () => socket.close();
+} else {
+  const link = await openUdpLink({
+    local: { address: '127.0.0.1', port: Number(localPort) },
+    remote: peer,
+    mtu,
+  });
+  const relay = async (from, to) => {
+    for await (const frames of from.batches()) if (!to.writeBatch(frames)) await to.drain();
+  };
+  const ways =
+    mode === 'link' ? [device.pipeTo(link), link.pipeTo(device)] : [relay(device, link), relay(link, device)];
+  done = Promise.all(ways);
+  close = () => link.close();
+}
 
 async function stop() {
   const cpu = process.cpuUsage();
+  const stats = device.stats();
   console.log(
     JSON.stringify({
-      tunnel: 'tapkit',
-      ...tunnel.stats,
-      drops: device.stats().drops,
+      tunnel: `tapkit-${mode}`,
+      framesIn: stats.txFrames,
+      drops: stats.drops,
       cpuUserSec: cpu.user / 1e6,
       cpuSysSec: cpu.system / 1e6,
     }),
   );
   await device.close();
-  socket.close();
+  await close();
 }
 process.once('SIGTERM', stop).once('SIGINT', stop);
 console.log('ready');
-await tunnel.done;
+await done;

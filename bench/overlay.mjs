@@ -1,5 +1,6 @@
-// Overlay benchmark (issue 14): an L2-over-UDP tunnel, the C reference end (tunnel.c) against the
-// tapkit end (overlay-tapkit.mjs: the udp-tunnel example's code). Two ends per session, each a
+// Overlay benchmark (issue 14): an L2-over-UDP tunnel, the C reference end (tunnel.c) against
+// tapkit ends (overlay-tapkit.mjs: the udp-tunnel example's dgram code, a UDP link with native
+// pipes, a UDP link with frames through a JS loop). Two ends per session, each a
 // process with one TAP device and one UDP socket; both run in a namespace of their own (U) and
 // talk over its loopback (127.0.0.1, two ports). Their devices are then moved into namespaces A
 // and B (198.18.0.1 and .2), so iperf3 and ping from A to B cross: tap → end 1 → UDP → end 2 → tap.
@@ -9,7 +10,7 @@
 // Sessions alternate C, tapkit for TAPKIT_BENCH_PAIRS rounds. Targets: TCP ≥ 0.9× C, UDP 64 B CPU
 // per frame ≤ 1.25× C, ping p50 ≤ C + 50 µs.
 //
-// Env: as harness.mjs; TAPKIT_BENCH_OVERLAYS (c,tapkit).
+// Env: as harness.mjs; TAPKIT_BENCH_OVERLAYS (c,tapkit,tapkit-link,tapkit-loop).
 import {
   PAIRS,
   SECONDS,
@@ -23,7 +24,7 @@ import {
   table,
 } from './harness.mjs';
 
-const KINDS = (process.env.TAPKIT_BENCH_OVERLAYS ?? 'c,tapkit').split(',');
+const KINDS = (process.env.TAPKIT_BENCH_OVERLAYS ?? 'c,tapkit,tapkit-link,tapkit-loop').split(',');
 const h = createHarness('overlay', { extra: ['u'] });
 const U = h.ns[2];
 const PORTS = [47001, 47002]; // on U's own loopback: no one else's
@@ -36,14 +37,22 @@ try {
 }
 
 // [cmd, args] of end i (device h.dev[i], on PORTS[i], its peer on the other port).
+const tapkitEnd = (mode) => (i) => [
+  process.execPath,
+  ['--import', tsx, `${here}overlay-tapkit.mjs`, mode, h.dev[i], String(PORTS[i]), String(PORTS[1 - i])],
+];
 const END = {
   c: (i) => [`${OUT}tunnel`, [h.dev[i], String(PORTS[i]), String(PORTS[1 - i])]],
-  tapkit: (i) => [
-    process.execPath,
-    ['--import', tsx, `${here}overlay-tapkit.mjs`, h.dev[i], String(PORTS[i]), String(PORTS[1 - i])],
-  ],
+  tapkit: tapkitEnd('dgram'),
+  'tapkit-link': tapkitEnd('link'),
+  'tapkit-loop': tapkitEnd('loop'),
 };
-const LABELS = { c: 'C tunnel', tapkit: 'tapkit tunnel (example, node:dgram)' };
+const LABELS = {
+  c: 'C tunnel',
+  tapkit: 'tapkit tunnel (example on node:dgram)',
+  'tapkit-link': 'tapkit tunnel (UDP link, pipeTo)',
+  'tapkit-loop': 'tapkit tunnel (UDP link, JS batch loop)',
+};
 
 /** One session: both ends of `kind`, every selected test across them. */
 async function session(kind) {
