@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isTapError, type TapError } from '@tapkit/core';
-import { onCleanup, run, waitFor, type Netns } from '@tapkit/test-support';
+import { isTapError, type TapDevice, type TapError } from '@tapkit/core';
+import { createNetns, moveInto, onCleanup, run, waitFor, type Netns } from '@tapkit/test-support';
 import { expect } from 'vitest';
 
 export * from '@tapkit/test-support';
@@ -81,4 +81,28 @@ export async function fetchThroughRelay(
     console.log(`${label}: 8 MiB from ${url} in ${seconds.toFixed(2)} s (${mbits.toFixed(0)} Mbit/s)`);
   }
   return payload.length;
+}
+
+/** Whether every frame `from` read, `to` wrote (or dropped: it was written while its link was down). */
+export const forwarded = (from: TapDevice, to: TapDevice): boolean =>
+  to.stats().txFrames + (to.stats().drops['interfaceDown'] ?? 0) === from.stats().rxFrames;
+
+/**
+ * Moves devices `a` and `b` into two fresh namespaces as `<subnet>.1/24` and `<subnet>.2/24`,
+ * whatever joins them (a relay, a tunnel), then checks that ping (3 of 3) and TCP (8 MiB over
+ * HTTP on `port`, byte for byte, see fetchThroughRelay) cross from the first to the second.
+ * Returns the payload's length.
+ */
+export async function pingAndFetchAcross(
+  a: TapDevice,
+  b: TapDevice,
+  subnet: string,
+  port: number,
+  label: string,
+): Promise<number> {
+  const [nsA, nsB] = [await createNetns(), await createNetns()];
+  await moveInto(nsA, a.name, `${subnet}.1/24`);
+  await moveInto(nsB, b.name, `${subnet}.2/24`);
+  expect(await nsA.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', `${subnet}.2`])).toMatch(/3 received/);
+  return fetchThroughRelay(nsA, nsB, port, [`http://${subnet}.2:${port}/in`], label);
 }

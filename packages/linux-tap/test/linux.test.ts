@@ -38,13 +38,14 @@ import {
   createNetns,
   expectNoLeak,
   expectTapError,
-  fetchThroughRelay,
   fdCount,
+  forwarded,
   fixtureCommand,
   interfaces,
   itPrivileged,
   moveInto,
   onCleanup,
+  pingAndFetchAcross,
   run,
   runCycleFixture,
   stopChild,
@@ -53,7 +54,7 @@ import {
   useCleanup,
   waitFor,
 } from './helpers.js';
-import { answer, relay, sameBytes } from './responder.js';
+import { JOINS, answer, sameBytes } from './responder.js';
 
 useCleanup();
 
@@ -66,8 +67,6 @@ const ip4 = (text: string): Uint8Array => Uint8Array.from(text.split('.').map(Nu
  * Whether every frame `from` read, `to` wrote, or dropped as `interfaceDown` (then not counted as
  * sent): moving a device into a namespace takes it down for a moment.
  */
-const forwarded = (from: TapDevice, to: TapDevice): boolean =>
-  to.stats().txFrames + (to.stats().drops['interfaceDown'] ?? 0) === from.stats().rxFrames;
 const sys = (name: string, file: string): string =>
   readFileSync(`/sys/class/net/${name}/${file}`, 'utf8').trim();
 
@@ -579,33 +578,13 @@ describe('linux-tap: traffic through network namespaces', () => {
     30_000,
   );
 
-  /** Joins two devices both ways: the relay a user writes. */
-  const relays = {
-    'a loop of batches() and writeBatch()': relay,
-    'pipeTo() both ways, in native code': (a: TapDevice, b: TapDevice) => {
-      void a.pipeTo(b);
-      void b.pipeTo(a);
-    },
-  };
-  for (const [how, connect] of Object.entries(relays)) {
+  for (const [how, connect] of Object.entries(JOINS)) {
     itPrivileged(
       `carries ping and TCP between two namespaces through a relay of two devices: ${how}`,
       async () => {
-        const [nsA, nsB] = [await createNetns(), await createNetns()];
         const [a, b] = [await open(), await open()];
         connect(a, b);
-        await moveInto(nsA, a.name, '10.200.2.1/24');
-        await moveInto(nsB, b.name, '10.200.2.2/24');
-        expect(await nsA.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.200.2.2'])).toMatch(
-          /3 received/,
-        );
-        const bytes = await fetchThroughRelay(
-          nsA,
-          nsB,
-          5001,
-          ['http://10.200.2.2:5001/in'],
-          `relay (${how})`,
-        );
+        const bytes = await pingAndFetchAcross(a, b, '10.200.2', 5001, `relay (${how})`);
         // Every frame one device read, the other wrote (or dropped while down); the last ACKs
         // may still be on their way.
         await waitFor(

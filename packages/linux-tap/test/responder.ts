@@ -86,3 +86,12 @@ export function relay(a: TapDevice, b: TapDevice, observe?: (batch: readonly Fra
   void pump(a, b);
   void pump(b, a);
 }
+
+/** How a user joins two devices both ways: through JavaScript, or with pipeTo() (native code where both ports can). */
+export const JOINS: Readonly<Record<string, (a: TapDevice, b: TapDevice) => void>> = {
+  'a loop of batches() and writeBatch()': (a, b) => relay(a, b),
+  'pipeTo() both ways, in native code': (a, b) => {
+    void a.pipeTo(b);
+    void b.pipeTo(a);
+  },
+};

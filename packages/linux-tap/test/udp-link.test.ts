@@ -8,17 +8,17 @@ import { TapErrorCode, type TapDevice } from '@tapkit/core';
 import { describe, expect, it } from 'vitest';
 import { linuxTap, openUdpLink, UDP_LINK_BACKEND, type UdpLink, type UdpLinkOptions } from '../src/index.js';
 import {
-  createNetns,
   expectTapError,
   fdCount,
-  fetchThroughRelay,
+  forwarded,
   itPrivileged,
-  moveInto,
   onCleanup,
+  pingAndFetchAcross,
   uniqueName,
   useCleanup,
   waitFor,
 } from './helpers.js';
+import { JOINS } from './responder.js';
 
 useCleanup();
 
@@ -217,48 +217,24 @@ describe('UDP link overlay (root)', () => {
     return device;
   }
 
-  /** Joins a device and a link both ways, as an overlay end: in native code, or through JS. */
-  const joins = {
-    'pipeTo() both ways (native)': (device: TapDevice, to: UdpLink) => {
-      void device.pipeTo(to);
-      void to.pipeTo(device);
-    },
-    'a loop of batches() and writeBatch() both ways (JS)': (device: TapDevice, to: UdpLink) => {
-      const relay = async (from: TapDevice, into: TapDevice) => {
-        for await (const frames of from.batches()) if (!into.writeBatch(frames)) await into.drain();
-      };
-      void relay(device, to).catch(() => undefined);
-      void relay(to, device).catch(() => undefined);
-    },
-  };
-  for (const [how, join] of Object.entries(joins)) {
+  // An overlay end: a tap device and a UDP link joined both ways.
+  for (const [how, join] of Object.entries(JOINS)) {
     itPrivileged(
       `joins two namespaces' tap devices over UDP: ping and TCP cross, every frame counted (${how})`,
       async () => {
-        const [nsA, nsB] = [await createNetns(), await createNetns()];
         const [tapA, tapB] = [await tap(), await tap()];
         const [linkA, linkB] = await linkPair();
         join(tapA, linkA);
         join(tapB, linkB);
-        await moveInto(nsA, tapA.name, '10.200.12.1/24');
-        await moveInto(nsB, tapB.name, '10.200.12.2/24');
-        expect(await nsA.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.200.12.2'])).toMatch(
-          /3 received/,
-        );
-        const bytes = await fetchThroughRelay(
-          nsA,
-          nsB,
-          5002,
-          ['http://10.200.12.2:5002/in'],
-          `overlay (${how})`,
-        );
+        const bytes = await pingAndFetchAcross(tapA, tapB, '10.200.12', 5002, `overlay (${how})`);
         // Each frame an end read went out of the other side of it (what the loopback itself may
         // lose under load is UDP's, counted by the kernel: not asserted here).
-        // (A frame written into a tap device while moveInto() had it down is counted as such.)
-        const through = (from: TapDevice, into: TapDevice) =>
-          from.stats().rxFrames === into.stats().txFrames + (into.stats().drops['interfaceDown'] ?? 0);
         await waitFor(
-          () => through(tapA, linkA) && through(linkA, tapA) && through(tapB, linkB) && through(linkB, tapB),
+          () =>
+            forwarded(tapA, linkA) &&
+            forwarded(linkA, tapA) &&
+            forwarded(tapB, linkB) &&
+            forwarded(linkB, tapB),
           5000,
           () => JSON.stringify([tapA.stats(), linkA.stats(), linkB.stats(), tapB.stats()]),
         );
