@@ -488,6 +488,9 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   #dequeue(max: number): ReceivedFrame[] {
     const take = Math.min(max, this.#queued);
     const out = this.#queue.slice(this.#head, this.#head + take);
+    // Let them go, as #dequeueOne() does: a slot left set keeps its frame, and the native slab it
+    // views, alive until the array is replaced (see RECEIVE_SLAB_BYTES for why that matters).
+    this.#queue.fill(undefined!, this.#head, this.#head + take);
     this.#advance(take);
     return out;
   }

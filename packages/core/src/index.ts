@@ -38,7 +38,7 @@ export {
 export * from './codec/index.js';
 export * from './pcap.js';
 export { MARKER_PREFIX, formatMarker, parseMarker, type InterfaceMarker } from './marker.js';
-export { loadNativeAddon, type NativeAddonSpec } from './native.js';
+export { loadNativeAddon, RECEIVE_SLAB_BYTES, type NativeAddonSpec } from './native.js';
 export {
   DARWIN_ROUTE,
   darwinSaSize,

@@ -6,6 +6,7 @@
  */
 import {
   DarwinInterfaceFollower,
+  RECEIVE_SLAB_BYTES,
   TapError,
   TapErrorCode,
   type InterfaceAddress,
@@ -32,7 +33,6 @@ export const UTUN_LIMITS = Object.freeze({ minMtu: 68, maxMtu: 16384 });
 export const UNKNOWN_FAMILY = 'unknownFamily';
 
 const BATCH_PACKETS = 64; // most datagrams per JS call; the kernel keeps the rest for the next turn
-const MIN_SLAB_BYTES = 128 * 1024;
 const WRITE_HIGH_WATER = 1024 * 1024; // bytes queued behind EAGAIN before write() says false
 const HEADROOM = UTUN_DATAGRAM_GAP + UTUN_HEADER_LENGTH;
 const MAX_UNIT = 0xfffffffe; // sc_unit is unit + 1, a u_int32_t
@@ -118,7 +118,7 @@ export class UtunPacketPort implements PacketPort {
         batchPackets: BATCH_PACKETS,
         offsets: this.#offsets,
         datagramReserve: reserve,
-        slabBytes: Math.max(MIN_SLAB_BYTES, 4 * (reserve + HEADROOM + 8)),
+        slabBytes: Math.max(RECEIVE_SLAB_BYTES, 4 * (reserve + HEADROOM + 8)),
         onRead: (slab, count) => this.#onRead(slab, count),
         onDrain: () => this.#onDrain(),
         onError: (error) => this.#onError(error),

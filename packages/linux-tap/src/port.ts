@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import {
+  RECEIVE_SLAB_BYTES,
   TapError,
   TapErrorCode,
   checkInterfaceName,
@@ -102,7 +103,6 @@ export const IFF_PERSIST = 0x0800;
 
 const MAX_QUEUES = 256; // MAX_TAP_QUEUES in drivers/net/tun.c
 const BATCH_FRAMES = 64; // most frames per JS call; the kernel keeps the rest for the next turn
-const MIN_SLAB_BYTES = 128 * 1024;
 const WRITE_HIGH_WATER = 1024 * 1024; // bytes the addon holds back (EAGAIN) before write() says false
 const ETHERNET_HEADER = 14;
 const VLAN_TAG = 4;
@@ -292,7 +292,7 @@ export class LinuxQueues {
       batchFrames: BATCH_FRAMES,
       offsets,
       frameReserve: reserve,
-      slabBytes: Math.max(MIN_SLAB_BYTES, 4 * reserve),
+      slabBytes: Math.max(RECEIVE_SLAB_BYTES, 4 * reserve),
       // One call per batch. The frames are views into a slab the addon never writes again.
       onRead: (slab, count) => {
         const frames: Buffer[] = [];
