@@ -292,8 +292,8 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
         if (read(fd_, spill_.get(), spillBytes_) < 0 && errno != EAGAIN && errno != EINTR) err = errno;
         pollEvents_ = 0;  // libuv stopped it
         uv_poll_stop(&poll_->handle);
-        if (CallAgain(err)) {
-          UpdatePoll();  // a UDP link's peer refused a datagram (POLLERR): the socket goes on
+        if (ReadAgain(err)) {
+          UpdatePoll();  // a UDP link's ICMP news of an earlier datagram (POLLERR): it goes on
         } else {
           FailRead(env, err);
         }
@@ -359,10 +359,11 @@ class FdHandle : public Napi::ObjectWrap<Derived> {
       ssize_t n = self().ReadFrame(iov);
       if (n < 0) {
         int err = errno;
-        if (CallAgain(err)) {
+        if (err == EINTR) {
           budget++;
           continue;
         }
+        if (ReadAgain(err)) continue;  // reported once; the budget bounds an fd that says it again
         if (err == EAGAIN || err == EWOULDBLOCK) break;
         Deliver(env);
         if (!closed_) FailRead(env, err);

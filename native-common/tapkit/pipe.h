@@ -232,7 +232,7 @@ class PipeThread {
     for (int burst = 0; !d->Holding() && burst < kPumpBurst; burst++) {
       ssize_t n = read(d->in, d->buffer.get(), d->bufferBytes);
       if (n < 0) {
-        if (CallAgain(errno)) continue;
+        if (ReadAgain(errno)) continue;
         return errno == EAGAIN || errno == EWOULDBLOCK;
       }
       // 0: a socket's end, or (BPF) a bound device that has nothing: either way, gone.

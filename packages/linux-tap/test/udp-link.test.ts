@@ -14,6 +14,7 @@ import {
   itPrivileged,
   onCleanup,
   pingAndFetchAcross,
+  run,
   uniqueName,
   useCleanup,
   waitFor,
@@ -113,6 +114,36 @@ describe('UDP link', () => {
     a.write(frame(90, 8));
     expect((await b.read({ signal: AbortSignal.timeout(5000) })).length).toBe(90);
     expect(a.stats().drops).toEqual({});
+  });
+
+  // ICMP destination unreachable, code 13 (communication administratively prohibited: a
+  // firewall's REJECT) about a datagram from 127.0.0.1:argv[1] to 127.0.0.1:argv[2], sent on a
+  // raw socket: the kernel reports it to that connected socket as EHOSTUNREACH, once.
+  const ICMP_PROHIBITED = `
+import socket, struct, sys
+def checksum(b):
+    total = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    total = (total >> 16) + (total & 0xffff)
+    return ~(total + (total >> 16)) & 0xffff
+lo = socket.inet_aton('127.0.0.1')
+inner = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 28, 0, 0, 64, 17, 0, lo, lo)
+inner += struct.pack('!HHHH', int(sys.argv[1]), int(sys.argv[2]), 8, 0)
+icmp = struct.pack('!BBHI', 3, 13, 0, 0) + inner
+icmp = icmp[:2] + struct.pack('!H', checksum(icmp)) + icmp[4:]
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).sendto(icmp, ('127.0.0.1', 0))
+`;
+
+  itPrivileged('goes on when ICMP says the way to the peer is prohibited (EHOSTUNREACH)', async () => {
+    const [a, b] = await linkPair();
+    for (let i = 0; i < 3; i++) {
+      await run('python3', ['-c', ICMP_PROHIBITED, String(a.local.port), String(b.local.port)]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(a.closed).toBe(false);
+    b.write(frame(70, 3));
+    expect((await a.read({ signal: AbortSignal.timeout(5000) })).length).toBe(70);
+    a.write(frame(72, 4));
+    expect((await b.read({ signal: AbortSignal.timeout(5000) })).length).toBe(72);
   });
 
   it('does not receive datagrams from anyone but its peer', async () => {
