@@ -101,6 +101,9 @@ export async function pingAndFetchAcross(
   label: string,
 ): Promise<number> {
   const [nsA, nsB] = [await createNetns(), await createNetns()];
+  // Cleanups run last first: the devices close before their namespaces go (which would end them
+  // as gone, and the pipes between them with an error).
+  onCleanup(() => Promise.all([a.close(), b.close()]).then(() => undefined));
   await moveInto(nsA, a.name, `${subnet}.1/24`);
   await moveInto(nsB, b.name, `${subnet}.2/24`);
   expect(await nsA.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', `${subnet}.2`])).toMatch(/3 received/);
