@@ -75,6 +75,15 @@ inline std::string NameArg(const Napi::CallbackInfo& info, size_t index, bool al
   return name;
 }
 
+// An integer argument from 0 to `max`; `what` names it in the RangeError.
+inline uint32_t UintArg(const Napi::CallbackInfo& info, size_t index, uint32_t max, const char* what) {
+  double value = info[index].IsNumber() ? info[index].As<Napi::Number>().DoubleValue() : -1;
+  if (!(value >= 0 && value <= max) || value != static_cast<uint32_t>(value)) {
+    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer from 0 to " + std::to_string(max));
+  }
+  return static_cast<uint32_t>(value);
+}
+
 // An IP address as two arguments, family (4 or 6) at `index` and its bytes after it.
 struct AddressArg {
   uint32_t family;

@@ -86,15 +86,8 @@ inline Napi::Value OpenUdpSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddressArg local = AddressArgs(info, 0);
   AddressArg remote = AddressArgs(info, 3);
-  auto port = [&](size_t index) {
-    double value = info[index].IsNumber() ? info[index].As<Napi::Number>().DoubleValue() : -1;
-    if (!(value >= 0 && value <= 65535) || value != static_cast<uint32_t>(value)) {
-      throw Napi::RangeError::New(env, "a port must be an integer in 0-65535");
-    }
-    return static_cast<uint32_t>(value);
-  };
-  uint32_t localPort = port(2);
-  uint32_t remotePort = port(5);
+  uint32_t localPort = UintArg(info, 2, 65535, "localPort");
+  uint32_t remotePort = UintArg(info, 5, 65535, "remotePort");
   if (local.family != remote.family) throw Napi::TypeError::New(env, "local and remote must be of one family");
   int fd = socket(local.family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0);
   if (fd < 0) throw ErrnoError(env, errno, "socket");

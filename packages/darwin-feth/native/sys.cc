@@ -54,14 +54,6 @@ void Ioctl(Napi::Env env, unsigned long request, const char* requestName, const 
   if (ioctl(fd.get(), request, data) < 0) throw ErrnoError(env, errno, "ioctl", name, requestName);
 }
 
-uint32_t UintArg(const Napi::CallbackInfo& info, size_t index, uint32_t max, const char* what) {
-  double value = info[index].IsNumber() ? info[index].As<Napi::Number>().DoubleValue() : -1;
-  if (!(value >= 0 && value <= max) || value != static_cast<uint32_t>(value)) {
-    throw Napi::RangeError::New(info.Env(), std::string(what) + " must be an integer from 0 to " + std::to_string(max));
-  }
-  return static_cast<uint32_t>(value);
-}
-
 Napi::Uint8Array BytesArg(const Napi::CallbackInfo& info, size_t index, size_t length, const char* what) {
   if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       info[index].As<Napi::Uint8Array>().ElementLength() != length) {
