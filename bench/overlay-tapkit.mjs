@@ -2,8 +2,8 @@
 // the socket on 127.0.0.1, the peer on another port. Three ways a user writes it:
 //   dgram  the udp-tunnel example's own code (examples/udp-tunnel/tunnel.ts, loaded through tsx):
 //          node:dgram, one callback per datagram;
-//   link   a UDP link (openUdpLink) and pipeTo() both ways: native pipes, no JS per frame (what
-//          the example does on linux-tap);
+//   link   the example's startLinkTunnel(): a UDP link (openUdpLink) and pipeTo() both ways,
+//          native pipes, no JS per frame (what the example does on linux-tap);
 //   loop   a UDP link with frames through JS both ways (where an overlay would encrypt or route):
 //          `for await (const frames of a.batches()) if (!b.writeBatch(frames)) await b.drain()`.
 //
@@ -14,7 +14,7 @@
 import { createSocket } from 'node:dgram';
 import { openUdpLink } from '@tapkit/linux-tap';
 import { openTap } from 'tapkit';
-import { startTunnel } from '../examples/udp-tunnel/tunnel.ts';
+import { startLinkTunnel, startTunnel } from '../examples/udp-tunnel/tunnel.ts';
 
 const args = process.argv.slice(2);
 const mtu = args[0] === '--mtu' ? (args.shift(), Number(args.shift())) : 1500;
@@ -39,9 +39,10 @@ if (mode === 'dgram') {
   const relay = async (from, to) => {
     for await (const frames of from.batches()) if (!to.writeBatch(frames)) await to.drain();
   };
-  const ways =
-    mode === 'link' ? [device.pipeTo(link), link.pipeTo(device)] : [relay(device, link), relay(link, device)];
-  done = Promise.all(ways);
+  done =
+    mode === 'link'
+      ? startLinkTunnel({ device, link }).done
+      : Promise.all([relay(device, link), relay(link, device)]);
   close = () => link.close();
 }
 
