@@ -299,6 +299,8 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   #resume(reason: PauseReason): void {
+    // Called for every frame taken from the queue: most of the time nothing is paused.
+    if (this.#pausedBy.size === 0) return;
     if (!this.#pausedBy.delete(reason) || this.#pausedBy.size > 0 || this.#endError) return;
     this.#port.resume?.();
   }
