@@ -3,13 +3,15 @@
 // (<date>-<benchmarks>.md, and latest.md).
 // TAPKIT_BENCH_ONLY=mock,relay,overlay,soak,fuzz picks benchmarks (default mock,relay,overlay;
 // TAPKIT_BENCH_SOAK=1 adds soak). overlay is the L2-over-UDP tunnel against its C reference; fuzz is the kernel-side fuzz of the read path, a million frames; linksoak the
-// 30-minute link soak (relays under link flaps and MTU changes).
+// 30-minute link soak (relays under link flaps and MTU changes); profile where each relay's time goes
+// (Linux perf).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { benchKernelFuzz } from './kernel-fuzz.mjs';
 import { benchLinkSoak } from './link-soak.mjs';
 import { benchMockSwitch } from './mock-switch.mjs';
 import { benchOverlay } from './overlay.mjs';
+import { benchRelayProfile } from './relay-profile.mjs';
 import { benchRelay, benchSoak } from './relay.mjs';
 
 const BENCHES = {
@@ -19,6 +21,7 @@ const BENCHES = {
   soak: benchSoak,
   fuzz: benchKernelFuzz,
   linksoak: benchLinkSoak,
+  profile: benchRelayProfile,
 };
 const defaults = process.env.TAPKIT_BENCH_SOAK === '1' ? 'mock,relay,overlay,soak' : 'mock,relay,overlay';
 const only = (process.env.TAPKIT_BENCH_ONLY ?? defaults).split(',').filter((name) => name in BENCHES);
