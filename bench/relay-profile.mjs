@@ -35,7 +35,7 @@ const PARTS = {
   kernel: (dso) => dso === '[kernel.kallsyms]',
   libc: (dso) => dso.startsWith('libc.') || dso === '[vdso]',
   native: (dso) => dso === 'relay' || dso.startsWith('tapkit_') || dso.startsWith('libstdc++'),
-  v8: (dso) => dso === 'node' || dso.startsWith('[JIT]') || dso.startsWith('perf-'),
+  v8: (dso) => dso === 'node' || dso.startsWith('[JIT]'), // [JIT]: --perf-basic-prof's map
 };
 const h = createHarness('profile');
 
@@ -145,9 +145,9 @@ export async function benchRelayProfile() {
   return [
     `${title}: each relay once (one session, C first), iperf3 TCP with \`perf record -g -p <relay>\` ` +
       `(cpu-clock, 1999 Hz) for ${SECONDS} s mid-run, then ping at 100 Hz (500) and 1 kHz (3000). ` +
-      'CPU per frame: the relay\u2019s threads\u2019 run time over the frames it wrote, split by ' +
-      'where perf found it (V8: node and the JIT\u2019d JavaScript; native: relay.c or the addon). ' +
-      'Ping: p50 and the relay\u2019s CPU per round trip (two frames), \u00b5s.',
+      'CPU per frame: the relay’s threads’ run time over the frames it wrote, split by ' +
+      'where perf found it (V8: node and the JIT’d JavaScript; native: relay.c or the addon). ' +
+      'Ping: p50 and the relay’s CPU per round trip (two frames), µs.',
     '',
     '| relay | TCP Gbit/s (/C) | CPU µs/frame (/C) | kernel | libc | native | V8 + JS | ping 100 Hz p50 / CPU | ping 1 kHz p50 / CPU |',
     '|---|---|---|---|---|---|---|---|---|',
