@@ -11,24 +11,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RELAY_LABELS, TAPKIT_RELAY_FLAGS } from './relay.mjs';
 import { ADDR, OUT, SECONDS, cpuSeconds, createHarness, fmt, here, sleep, skipReason } from './harness.mjs';
 
 const KINDS = (process.env.TAPKIT_BENCH_RELAYS ?? 'c,tapkit,tapkit-loop,tapkit-frames,tapkit-event').split(
   ',',
 );
-const FLAGS = {
-  tapkit: [],
-  'tapkit-loop': ['--loop'],
-  'tapkit-frames': ['--frames'],
-  'tapkit-event': ['--event'],
-};
-const LABELS = {
-  c: 'C relay',
-  tapkit: '`pipeTo`',
-  'tapkit-loop': 'batch loop',
-  'tapkit-frames': "README's per-frame loop",
-  'tapkit-event': '`frame` event',
-};
 // perf's DSOs, grouped: the kernel, libc (mostly its read/write/readv/epoll wrappers), the
 // relay's own native code, and V8 with the JavaScript it compiled.
 const PARTS = {
@@ -65,7 +53,12 @@ async function session(kind, dir) {
       ? [`${OUT}relay`, h.dev]
       : [
           process.execPath,
-          ['--perf-basic-prof-only-functions', `${here}relay-tapkit.mjs`, ...FLAGS[kind], ...h.dev],
+          [
+            '--perf-basic-prof-only-functions',
+            `${here}relay-tapkit.mjs`,
+            ...TAPKIT_RELAY_FLAGS[kind],
+            ...h.dev,
+          ],
         ];
   const relay = await h.startReady(`${kind} relay`, cmd, args);
   try {
@@ -131,7 +124,7 @@ export async function benchRelayProfile() {
     const r = runs[kind];
     const us = (part) => fmt(r.usPerFrame * r.part[part], 2);
     return [
-      LABELS[kind],
+      RELAY_LABELS[kind],
       `${fmt(r.gbps, 2)} (${fmt(r.gbps / c.gbps, 2)})`,
       `${fmt(r.usPerFrame, 2)} (${fmt(r.usPerFrame / c.usPerFrame, 2)})`,
       us('kernel'),

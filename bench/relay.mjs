@@ -50,26 +50,25 @@ const h = createHarness('bench');
 
 // ---- One relay session ----
 
+/** relay-tapkit.mjs's flag for each way of relaying on tapkit (relay-profile.mjs runs them too). */
+export const TAPKIT_RELAY_FLAGS = {
+  tapkit: [],
+  'tapkit-loop': ['--loop'],
+  'tapkit-frames': ['--frames'],
+  'tapkit-event': ['--event'],
+};
 const flags = (mode) => (mode === 'offload' ? ['--vnet-hdr'] : []);
-const onNode = (script) => (mode) => [process.execPath, [`${here}${script}`, ...flags(mode), ...h.dev]];
+const onNode =
+  (script, ...extra) =>
+  (mode) => [process.execPath, [`${here}${script}`, ...extra, ...flags(mode), ...h.dev]];
 const RELAYS = {
   c: (mode) => [RELAY_C, [...flags(mode), ...h.dev]],
-  tapkit: onNode('relay-tapkit.mjs'),
-  'tapkit-loop': (mode) => [
-    process.execPath,
-    [`${here}relay-tapkit.mjs`, '--loop', ...flags(mode), ...h.dev],
-  ],
-  'tapkit-frames': (mode) => [
-    process.execPath,
-    [`${here}relay-tapkit.mjs`, '--frames', ...flags(mode), ...h.dev],
-  ],
-  'tapkit-event': (mode) => [
-    process.execPath,
-    [`${here}relay-tapkit.mjs`, '--event', ...flags(mode), ...h.dev],
-  ],
+  ...Object.fromEntries(
+    Object.entries(TAPKIT_RELAY_FLAGS).map(([kind, flag]) => [kind, onNode('relay-tapkit.mjs', ...flag)]),
+  ),
   raw: onNode('relay-raw.mjs'),
 };
-const LABELS = {
+export const RELAY_LABELS = {
   c: 'C relay',
   tapkit: 'tapkit relay (pipeTo)',
   'tapkit-loop': 'tapkit relay (JS loop)',
@@ -79,7 +78,7 @@ const LABELS = {
 };
 for (const label of Object.keys(ADDONS)) {
   RELAYS[`tapkit+${label}`] = RELAYS.tapkit;
-  LABELS[`tapkit+${label}`] = `tapkit relay, addon ${label}`;
+  RELAY_LABELS[`tapkit+${label}`] = `tapkit relay, addon ${label}`;
 }
 const relayEnv = (kind) =>
   kind.startsWith('tapkit+') ? { ...process.env, TAPKIT_LINUX_ADDON: ADDONS[kind.slice(7)] } : process.env;
@@ -148,7 +147,9 @@ export async function benchRelay({ pairs = PAIRS, modes = MODES, kinds = KINDS }
             else runs[mode][kind].push(result);
           } catch (error) {
             // One failed session (say, the addon rebuilt under the run) costs its row, not the run.
-            runs[mode].failed.push(`${LABELS[kind]}, pair ${pair + 1}: ${error.message.split('\n')[0]}`);
+            runs[mode].failed.push(
+              `${RELAY_LABELS[kind]}, pair ${pair + 1}: ${error.message.split('\n')[0]}`,
+            );
             process.stderr.write(`relay bench: ${error.stack}\n`);
           }
         }
@@ -160,7 +161,7 @@ export async function benchRelay({ pairs = PAIRS, modes = MODES, kinds = KINDS }
         what: 'relay',
         runs: runs[mode],
         kinds,
-        labels: LABELS,
+        labels: RELAY_LABELS,
         checks: relayChecks(mode),
       }),
     );
@@ -217,7 +218,7 @@ async function soak(kind, seconds) {
       const spread = (Math.max(...tail) - Math.min(...tail)) / median(tail);
       const list = (key) => samples.map((x) => x[key].toFixed(1)).join(' ');
       return [
-        `RSS soak: ${LABELS[kind]} (default mode) under iperf3 TCP for ${seconds} s (${fmt(gbps, 2)} Gbit/s), sampled every 10 s:`,
+        `RSS soak: ${RELAY_LABELS[kind]} (default mode) under iperf3 TCP for ${seconds} s (${fmt(gbps, 2)} Gbit/s), sampled every 10 s:`,
         '',
         `RSS before load ${fmt(idle.rss, 1)} MiB; under load first ${fmt(rss[0], 1)}, last ${fmt(rss.at(-1), 1)}, ` +
           `max ${fmt(Math.max(...rss), 1)} MiB; second half ${fmt(Math.min(...tail), 1)}–${fmt(Math.max(...tail), 1)} MiB`,
