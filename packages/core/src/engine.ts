@@ -6,7 +6,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { TapError, TapErrorCode } from './errors.js';
+import { TapError, TapErrorCode, fromSystemError, isTapError, systemErrorFields } from './errors.js';
 import { EtherType } from './codec/ethernet.js';
 import { checkMtu, parseCidr } from './options.js';
 import type {
@@ -48,6 +48,8 @@ const DEFAULT_FLUSH_TIMEOUT = 2000;
 // to 64 frames a call, so a small rxQueueFrames does not turn one burst into drops.
 const IN_FLIGHT_FRAMES = 256;
 const VLAN_TAG = 4;
+/** Room for the frames write() gathers in one JS turn (see write()); a longer frame goes alone. */
+const GATHER_BYTES = 64 * 1024;
 
 interface Waiter {
   /** How many frames this reader takes: 1 for read(), up to max for readBatch(). */
@@ -113,6 +115,21 @@ function withZeroVnetHeader(frame: Frame): Frame {
   const out = new Uint8Array(VNET_HEADER_LENGTH + frame.length);
   out.set(frame, VNET_HEADER_LENGTH);
   return out;
+}
+
+/**
+ * How many frames of a batch the port sent before the one it threw for: a native error's
+ * `index` (frames before it were sent), 0 when the error does not say.
+ */
+function sentBefore(error: unknown): number {
+  const index = systemErrorFields(isTapError(error) ? error.cause : error).index;
+  return typeof index === 'number' && index > 0 ? index : 0;
+}
+
+function totalBytes(frames: readonly Frame[], end = frames.length): number {
+  let bytes = 0;
+  for (let i = 0; i < end; i++) bytes += frames[i]!.length;
+  return bytes;
 }
 
 // Array.isArray as a plain boolean: its type guard would turn `readonly Frame[]` into any[].
@@ -184,6 +201,14 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   /** Pipes into this device from other engine devices: they end with it. */
   readonly #inbound = new Set<Pipe>();
 
+  /**
+   * write()'s frames of the current JS turn: copies (the caller may reuse its buffer) in #gather,
+   * sent to the port as one batch when the turn ends (see write()). #gather is made at the first
+   * write() and reused: ports copy what they keep of a frame.
+   */
+  #gather: Uint8Array | undefined;
+  #gathered: Frame[] = [];
+  #gatheredBytes = 0;
   #writeBlocked = false;
   /** What the port reported not sent (notSent) during the write in progress; undefined outside one. */
   #notSent: { frames: number; bytes: number } | undefined;
@@ -579,19 +604,20 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   write(frame: Frame): boolean {
     checkFrame(frame, this.#mtu, this.#maxFrameLength, this.#minFrameLength);
     this.#checkOpen();
-    const notSent = (this.#notSent = { frames: 0, bytes: 0 });
-    let accepted: boolean;
-    try {
-      accepted = this.#port.write(frame);
-    } catch (error) {
-      this.#refused(error);
-      throw error;
-    } finally {
-      this.#notSent = undefined;
+    // The frames written in one JS turn (a `for await` pass over a batch, a burst of `frame`
+    // events) go to the port together when the turn ends, as writeBatch() sends them: one native
+    // call and back-to-back syscalls instead of one of each per frame, for a copy.
+    const length = frame.length;
+    if (this.#gatheredBytes + length > GATHER_BYTES) {
+      this.#flush();
+      if (length > GATHER_BYTES) return this.#sendChecked([frame], length);
     }
-    this.#txFrames += 1 - notSent.frames;
-    this.#txBytes += frame.length - notSent.bytes;
-    return this.#accepted(accepted);
+    const start = this.#gatheredBytes;
+    const copy = (this.#gather ??= new Uint8Array(GATHER_BYTES)).subarray(start, start + length);
+    copy.set(frame);
+    this.#gatheredBytes = start + length;
+    if (this.#gathered.push(copy) === 1) process.nextTick(this.#flush);
+    return !this.#writeBlocked;
   }
 
   writeBatch(frames: readonly Frame[]): boolean {
@@ -605,11 +631,48 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     }
     this.#checkOpen();
     if (frames.length === 0) return !this.#writeBlocked;
+    return this.#sendChecked(frames, bytes);
+  }
+
+  /** Sends checked frames now, after what write() gathered; throws what the port throws. */
+  #sendChecked(frames: readonly Frame[], bytes: number): boolean {
     try {
       return this.#send(frames, bytes);
     } catch (error) {
       this.#refused(error);
       throw error;
+    }
+  }
+
+  /** Sends what write() gathered (see write()); never throws. */
+  readonly #flush = (): void => {
+    const gathered = this.#gathered;
+    if (gathered.length === 0) return;
+    this.#gathered = [];
+    this.#gatheredBytes = 0;
+    // A port without writeBatch() takes them one at a time: then a refusal is its frame's.
+    if (this.#port.writeBatch) this.#sendAccepted(gathered);
+    else for (const frame of gathered) this.#sendAccepted([frame]);
+  };
+
+  /**
+   * Sends frames write() has accepted. A frame the port refuses is counted (`txError`) and
+   * reported as an `error` event, not thrown, and the frames behind it still go.
+   */
+  #sendAccepted(frames: readonly Frame[]): void {
+    while (frames.length > 0) {
+      if (this.#endError) return this.#drop('closeUnsent', frames.length);
+      try {
+        this.#sendNow(frames, totalBytes(frames));
+        return;
+      } catch (error) {
+        const sent = Math.min(sentBefore(error), frames.length - 1);
+        this.#txFrames += sent;
+        this.#txBytes += totalBytes(frames, sent);
+        this.#drop('txError');
+        if (!this.#endError) this.error(isTapError(error) ? error : fromSystemError(error, `write to ${this.name}`));
+        frames = frames.slice(sent + 1);
+      }
     }
   }
 
@@ -622,8 +685,14 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
     if (!(error instanceof TapError && CALLER_ERRORS.has(error.code))) this.#drop('txError');
   }
 
-  /** Hands checked frames to the port and counts them; throws what the port throws. */
+  /** Hands checked frames to the port, after what write() gathered; throws what the port throws. */
   #send(frames: readonly Frame[], bytes: number): boolean {
+    this.#flush();
+    return this.#sendNow(frames, bytes);
+  }
+
+  /** Hands checked frames to the port and counts them; throws what the port throws. */
+  #sendNow(frames: readonly Frame[], bytes: number): boolean {
     const port = this.#port;
     const notSent = (this.#notSent = { frames: 0, bytes: 0 });
     let accepted = true;
@@ -683,6 +752,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   drain(): Promise<void> {
+    this.#flush(); // the port's answer for what write() gathered decides
     if (this.#endError) return Promise.reject(this.#endError);
     if (!this.#writeBlocked) return Promise.resolve();
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
@@ -857,6 +927,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   }
 
   stats(): TapStats {
+    this.#flush(); // what write() accepted is counted once the port has it
     const stats = {
       rxFrames: this.#rxFrames,
       rxBytes: this.#rxBytes,
@@ -915,6 +986,7 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
         ),
       );
     }
+    this.#flush(); // frames write() accepted go before the port closes
     const error = new TapError(TapErrorCode.CLOSED, `device ${this.name} was closed`);
     this.#end(error);
     this.#closePromise = Promise.resolve()

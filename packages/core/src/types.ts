@@ -257,9 +257,19 @@ export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable
    * Sends one frame. Returns false when the write queue is over its high-water mark (the frame
    * is still accepted): wait for {@link TapDevice.drain} before writing more.
    * Throws `ERR_TAP_FRAME_TOO_LARGE`, `ERR_TAP_FRAME_TOO_SHORT`, `ERR_TAP_INVALID_ARGUMENT`, `ERR_TAP_CLOSED`.
+   *
+   * The frame is copied (reuse its buffer at once) and goes to the OS with the others written in
+   * the same JavaScript turn, as one batch when the turn ends — or sooner, at 64 KiB, or when
+   * `writeBatch()`, `drain()`, `stats()` or `close()` is called. A frame the OS then refuses (the
+   * kernel's EINVAL for an offload frame's virtio-net header, say) is counted in
+   * `stats().drops.txError` and emitted as an `error` event; `writeBatch()` throws it instead.
    */
   write(frame: Frame): boolean;
-  /** Sends several frames, validated first (all or none are accepted). Returns as {@link TapDevice.write}. */
+  /**
+   * Sends several frames now (after what `write()` gathered), validated first. Returns as
+   * {@link TapDevice.write}; throws as it, and also what the OS refused (the frames before that
+   * one were sent).
+   */
   writeBatch(frames: readonly Frame[]): boolean;
   /** Resolves when the write queue is below its high-water mark (at once if it is). */
   drain(): Promise<void>;
@@ -386,7 +396,9 @@ export interface TapPort {
   /**
    * Send a frame that the engine has already validated. Return false if the port's own queue
    * is now over its high-water mark (then call `sink.writable()` when it is not), true otherwise.
-   * Throw a TapError for a failure the user should see now.
+   * Throw a TapError for a failure the user should see (from a batch: with the failed frame's
+   * index in its `cause`, as native errors have it). Copy what is kept past the call: the engine
+   * reuses the memory of the frames it gathered from `write()`.
    */
   write(frame: Frame): boolean;
   /** Send several validated frames; same return as write. Default: write each. */

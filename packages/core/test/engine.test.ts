@@ -146,8 +146,9 @@ describe('engine: writing', () => {
     expect(thrownCode(() => device.writeBatch('x' as unknown as Frame[]))).toBe(
       TapErrorCode.INVALID_ARGUMENT,
     );
-    expect(port.written.length).toBe(2);
+    expect(port.written.length).toBe(0); // gathered until this turn ends, or until stats()
     expect(device.stats()).toMatchObject({ txFrames: 2, txBytes: 1514 + 1518 });
+    expect(port.written.length).toBe(2);
   });
 
   it("checks against the port's maxFrameLength instead when it sets one", () => {
@@ -174,7 +175,10 @@ describe('engine: writing', () => {
   it('returns false when the port is over its high-water mark, and drain resolves on writable', async () => {
     const { port, device } = open();
     port.accept = false;
+    expect(device.write(frame(1))).toBe(true); // gathered: the port answers when it gets it
+    await new Promise(process.nextTick);
     expect(device.write(frame(1))).toBe(false);
+    expect(device.writeBatch([frame(1)])).toBe(false);
     let drained = false;
     let drainEvents = 0;
     device.on('drain', () => drainEvents++);
@@ -190,12 +194,12 @@ describe('engine: writing', () => {
     await device.drain();
   });
 
-  it('counts a write the port fails (not one it refuses for the frame) and passes its error on; the device keeps working', () => {
+  it('counts a write the port fails (not one it refuses for the frame) and throws its error from writeBatch(); the device keeps working', () => {
     const { port, device } = open();
     port.write = () => {
       throw new TapError(TapErrorCode.SYSTEM, 'refused');
     };
-    expect(thrownCode(() => device.write(frame(1)))).toBe(TapErrorCode.SYSTEM);
+    expect(thrownCode(() => device.writeBatch([frame(1)]))).toBe(TapErrorCode.SYSTEM);
     expect(device.stats()).toMatchObject({ txFrames: 0, drops: { txError: 1 } });
     // Refused for the frame itself (a port's own checks, as offload mode's): thrown, not counted.
     for (const refusal of [
@@ -206,11 +210,75 @@ describe('engine: writing', () => {
       port.write = () => {
         throw new TapError(refusal, 'bad frame');
       };
-      expect(thrownCode(() => device.write(frame(1)))).toBe(refusal);
+      expect(thrownCode(() => device.writeBatch([frame(1)]))).toBe(refusal);
     }
     expect(device.stats()).toMatchObject({ txFrames: 0, drops: { txError: 1 } });
     port.write = FakePort.prototype.write.bind(port);
-    expect(device.write(frame(2))).toBe(true);
+    expect(device.writeBatch([frame(2)])).toBe(true);
+  });
+
+  it('counts each frame write() accepted that the port then refuses, emits its error, and sends the rest', async () => {
+    const { port, device } = open();
+    const errors: string[] = [];
+    device.on('error', (error) => errors.push(error.code));
+    const write = port.write.bind(port);
+    port.write = (f: Frame) => {
+      if (f[14] === 2) throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'the kernel refused it');
+      if (f[14] === 4) throw Object.assign(new Error('no buffer space'), { code: 'ENOBUFS', errno: -105, syscall: 'write' });
+      return write(f);
+    };
+    for (const seq of [1, 2, 3, 4, 5]) expect(device.write(frame(seq))).toBe(true);
+    await new Promise(process.nextTick);
+    expect(port.written.map((f) => f[14])).toEqual([1, 3, 5]);
+    expect(errors).toEqual([TapErrorCode.INVALID_ARGUMENT, TapErrorCode.SYSTEM]);
+    expect(device.stats()).toMatchObject({ txFrames: 3, drops: { txError: 2 } });
+  });
+
+  it('sends the frames of a batch after the one the port refused, going by the native error\'s index', () => {
+    const { port, device } = open();
+    const errors: unknown[] = [];
+    device.on('error', (error) => errors.push(error));
+    let calls = 0;
+    port.writeBatch = (frames) => {
+      calls++;
+      const bad = frames.findIndex((f) => f[14] === 3);
+      for (const f of bad < 0 ? frames : frames.slice(0, bad)) port.written.push(Buffer.from(f));
+      if (bad >= 0) {
+        const cause = Object.assign(new Error('invalid argument'), { code: 'EINVAL', errno: -22, syscall: 'write', index: bad });
+        throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'refused', { cause });
+      }
+      return true;
+    };
+    for (const seq of [1, 2, 3, 4, 5]) device.write(frame(seq));
+    const stats = device.stats(); // sends what was gathered first
+    expect(calls).toBe(2);
+    expect(port.written.map((f) => f[14])).toEqual([1, 2, 4, 5]);
+    expect(errors).toHaveLength(1);
+    expect(stats).toMatchObject({ txFrames: 4, txBytes: 4 * 60, drops: { txError: 1 } });
+  });
+
+  it('copies what write() takes: the caller may reuse its buffer at once', () => {
+    const { port, device } = open();
+    const scratch = frame(1);
+    device.write(scratch);
+    scratch[14] = 2;
+    device.write(scratch);
+    device.stats();
+    expect(port.written.map((f) => f[14])).toEqual([1, 2]);
+  });
+
+  it('sends gathered frames before a writeBatch(), at close() and when they fill the gather buffer', async () => {
+    const { port, device } = open();
+    device.write(frame(1));
+    device.writeBatch([frame(2)]);
+    expect(port.written.map((f) => f[14])).toEqual([1, 2]);
+    const before = port.written.length;
+    for (let seq = 0; seq < 60; seq++) device.write(frame(seq, 1514)); // 60 × 1514 > 64 KiB
+    expect(port.written.length).toBeGreaterThan(before); // some went without waiting for the turn's end
+    device.write(frame(99));
+    await device.close();
+    expect(port.written.length).toBe(before + 61);
+    expect(port.written.at(-1)![14]).toBe(99);
   });
 });
 

@@ -39,7 +39,7 @@ export class FakePort implements TapPort {
     this.sink = sink;
   }
   write(frame: Frame): boolean {
-    this.written.push(frame);
+    this.written.push(Buffer.from(frame)); // a port copies what it keeps: the engine reuses its memory
     return this.accept;
   }
   pause(): void {

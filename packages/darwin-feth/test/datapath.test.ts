@@ -129,15 +129,23 @@ describe('data path', () => {
     s.kernel.failNdrvWrites(1, 'EINVAL');
     let error: TapError | undefined;
     try {
-      device.write(rawFrame(device.mac, OTHER, 1));
+      device.writeBatch([rawFrame(device.mac, OTHER, 1)]);
     } catch (e) {
       error = e as TapError;
     }
     expect(isTapError(error, TapErrorCode.SYSTEM)).toBe(true);
     expect(error).toMatchObject({ osCode: 'EINVAL', errno: -22, syscall: 'write' });
     device.write(rawFrame(device.mac, OTHER, 2));
-    expect(s.kernel.interfaces.get(device.name)!.received.map(seqOf)).toEqual([2]);
-    expect(device.stats().drops).toEqual({ txError: 1 });
+    // write() accepts at once and sends at the end of the turn: a refusal then is an error event.
+    const errors: TapError[] = [];
+    device.on('error', (e) => errors.push(e));
+    s.kernel.failNdrvWrites(1, 'EINVAL');
+    await new Promise(process.nextTick);
+    expect(errors).toEqual([expect.objectContaining({ code: TapErrorCode.SYSTEM, osCode: 'EINVAL' })]);
+    device.write(rawFrame(device.mac, OTHER, 3));
+    expect(s.kernel.interfaces.get(device.name)!.received.map(seqOf)).toEqual([]);
+    expect(device.stats().drops).toEqual({ txError: 2 });
+    expect(s.kernel.interfaces.get(device.name)!.received.map(seqOf)).toEqual([3]);
   });
 
   it('pauses reading when the receive queue is full and resumes when it drains', async () => {
@@ -205,7 +213,7 @@ describe('data path', () => {
   it('fails a write to a destroyed pair with ERR_TAP_DEVICE_GONE', async () => {
     const { s, device } = await setup();
     s.kernel.destroyInterface(device.name.replace('feth1', 'feth2'));
-    expect(() => device.write(rawFrame(device.mac, OTHER, 1))).toThrow(
+    expect(() => device.writeBatch([rawFrame(device.mac, OTHER, 1)])).toThrow(
       expect.objectContaining({ code: TapErrorCode.DEVICE_GONE }),
     );
     await settle();

@@ -232,6 +232,7 @@ describe('MTU', () => {
     frame.set(device.mac, 0);
     frame.set([0x81, 0x00, 0x00, 0x07, 0x88, 0xb5], 12); // 802.1Q, VLAN 7
     device.write(frame);
+    await device.drain(); // write() sends at the end of the turn, or before drain() answers
     const received = s.kernel.interfaces.get(device.name)!.received;
     expect(received.map((f) => f.length)).toEqual([16388]);
   });

@@ -268,6 +268,7 @@ describe('the data path', () => {
     });
     utun.failNextWrite('ENOBUFS');
     expect(dev.write(frame)).toBe(true);
+    await new Promise(process.nextTick); // write() sends at the end of the turn
     utun.failNextWrite('ENOSPC');
     dev.writeBatch([frame, frame, frame]);
     dev.write(frame);
@@ -293,9 +294,16 @@ describe('the data path', () => {
       etherType: EtherType.IPv4,
       payload: udp4(OS4, USER4),
     });
-    await expectCode(() => writing.dev.write(frame), TapErrorCode.DEVICE_GONE);
+    await expectCode(() => writing.dev.writeBatch([frame]), TapErrorCode.DEVICE_GONE);
     await settle();
     expect(writing.dev.closed).toBe(true);
+    // write() accepts at once and sends at the end of the turn: the device ends then.
+    const late = await open();
+    const ended = new Promise<TapError | undefined>((resolve) => late.dev.once('close', resolve));
+    late.utun.failNextWrite('ENXIO');
+    expect(late.dev.write(frame)).toBe(true);
+    expect((await ended)?.code).toBe(TapErrorCode.DEVICE_GONE);
+    expect(late.dev.stats().drops).toEqual({ txError: 1 });
   });
 
   it('pauses the utun when the program does not read, as a NIC would', async () => {

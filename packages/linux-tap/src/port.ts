@@ -639,12 +639,15 @@ class LinuxTapPort extends LinuxQueues implements TapPort {
   readonly #mac: Uint8Array;
   readonly capabilities: TapCapabilities;
   readonly maxFrameLength: number | undefined;
+  /** In offload mode a virtio-net header and an Ethernet header: the engine checks it at write(). */
+  readonly minFrameLength: number | undefined;
 
   constructor(addon: RawAddon, mtu: number, mac: Uint8Array, offload: boolean) {
     super(addon, 'tap', mtu, offload);
     this.#mac = Uint8Array.from(mac);
     this.capabilities = offload ? OFFLOAD_CAPABILITIES : TAP_CAPABILITIES;
     this.maxFrameLength = offload ? OFFLOAD_MAX_FRAME_LENGTH : undefined;
+    this.minFrameLength = offload ? VNET_HEADER_LENGTH + ETHERNET_HEADER : undefined;
   }
 
   get mac(): Uint8Array {

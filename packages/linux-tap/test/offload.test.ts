@@ -4,7 +4,7 @@
  * Needs root (see itPrivileged).
  */
 import { readFileSync } from 'node:fs';
-import { TapErrorCode, buildUdpFrame, parseIPv4Address, type Frame, type TapDevice } from '@tapkit/core';
+import { TapErrorCode, buildUdpFrame, parseIPv4Address, type Frame, type TapDevice, type TapError } from '@tapkit/core';
 import { describe, expect } from 'vitest';
 import {
   OFFLOAD_MAX_FRAME_LENGTH,
@@ -76,11 +76,19 @@ describe('linux-tap: offload mode', () => {
       payload: new Uint8Array(100),
     });
     const bad = await expectTapError(
-      () => dev.write(withVnetHeader(udp, { gsoType: 0x7f })),
+      () => dev.writeBatch([withVnetHeader(udp, { gsoType: 0x7f })]),
       TapErrorCode.INVALID_ARGUMENT,
     );
     expect(bad.message).toContain('virtio-net header');
+    // write() sends at the end of the turn: the kernel's refusal then is counted and emitted,
+    // and the frames written after it still go.
+    const errors: TapError[] = [];
+    dev.on('error', (e) => errors.push(e));
+    const before = dev.stats().txFrames;
+    expect(dev.write(withVnetHeader(udp, { gsoType: 0x7f }))).toBe(true);
     expect(dev.write(withVnetHeader(udp))).toBe(true);
+    expect(dev.stats()).toMatchObject({ txFrames: before + 1, drops: { txError: 1 } });
+    expect(errors).toEqual([expect.objectContaining({ code: TapErrorCode.INVALID_ARGUMENT })]);
     expect(dev.closed).toBe(false);
   });
 

@@ -178,16 +178,26 @@ describe('fault injection', () => {
     const net = createMockNetwork();
     const [a, b] = [await net.open(), await net.open()];
     net.failNextWrite(a.name);
-    expect(() => a.write(rawFrame(me(b), me(a), 1))).toThrow(
+    expect(() => a.writeBatch([rawFrame(me(b), me(a), 1)])).toThrow(
       expect.objectContaining({ code: TapErrorCode.SYSTEM, osCode: 'EIO', syscall: 'write' }),
     );
     expect(a.write(rawFrame(me(b), me(a), 2))).toBe(true);
+    await new Promise(process.nextTick); // write() sends at the end of the turn
     const custom = new TapError(TapErrorCode.PERMISSION_DENIED, 'nope');
     net.failNextWrite(a.name, custom);
     expect(() => a.writeBatch([rawFrame(me(b), me(a), 3), rawFrame(me(b), me(a), 4)])).toThrow(custom);
     a.writeBatch([rawFrame(me(b), me(a), 5)]);
     expect((await received(b)).map(seqOf)).toEqual([2, 5]); // the failed batch sent nothing
     expect(a.stats()).toMatchObject({ txFrames: 2, drops: { txError: 2 } });
+    // write() accepts at once and sends at the end of the turn: the failure is an error event.
+    const errors: unknown[] = [];
+    a.on('error', (error) => errors.push(error));
+    net.failNextWrite(a.name);
+    expect(a.write(rawFrame(me(b), me(a), 7))).toBe(true);
+    expect(a.write(rawFrame(me(b), me(a), 8))).toBe(true);
+    expect((await received(b)).map(seqOf)).toEqual([8]);
+    expect(errors).toEqual([expect.objectContaining({ code: TapErrorCode.SYSTEM, osCode: 'EIO' })]);
+    expect(a.stats()).toMatchObject({ txFrames: 3, drops: { txError: 3 } });
     const host = net.addHost();
     net.failNextWrite(host.name, new Error('plain'));
     expect(() => host.send(rawFrame(BROADCAST, host.mac))).toThrow(

@@ -5,6 +5,7 @@
 import { TapErrorCode, buildUdpFrame, type LinkChange, type TapDevice } from '@tapkit/core';
 import { describe, expect, it } from 'vitest';
 import { createMockNetwork } from '../src/index.js';
+import { settle } from './helpers.js';
 
 const frameOf = (device: TapDevice, length: number): Uint8Array => {
   const frame = buildUdpFrame({
@@ -70,7 +71,7 @@ describe('mock: live link state', () => {
     a.write(frameOf(a, 100)); // to b: dropped on the way out to a down interface
     b.write(frameOf(b, 100)); // from b: not sent
     expect(b.stats()).toMatchObject({ txFrames: 0, drops: { interfaceDown: 1 } });
-    await new Promise((resolve) => setImmediate(resolve)); // the switch forwards on a later turn
+    await settle(); // a's frame goes to its port at the end of this turn, the switch forwards it later
     expect(net.stats().drops['linkDown']).toBeGreaterThanOrEqual(1);
     await b.setUp(true);
     expect(changes[1]).toEqual({ up: { from: false, to: true } });

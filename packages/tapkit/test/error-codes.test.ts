@@ -61,7 +61,7 @@ const causes: Record<TapErrorCodeValue, () => unknown> = {
     onMock(async (net) => {
       const dev = await net.open();
       net.failNextWrite(dev.name, eperm);
-      dev.write(frame());
+      dev.writeBatch([frame()]);
     }),
   // "/dev/net/tun is missing": hidden under an empty /dev/net in a mount namespace of its own.
   ERR_TAP_KERNEL_SUPPORT_MISSING: async () => {
@@ -136,7 +136,7 @@ const causes: Record<TapErrorCodeValue, () => unknown> = {
     onMock(async (net) => {
       const dev = await net.open();
       net.failNextWrite(dev.name);
-      dev.write(frame());
+      dev.writeBatch([frame()]);
     }),
 };
 
