@@ -376,6 +376,30 @@ export function conformanceSuite(api: TestApi, target: ConformanceTarget): void 
       });
     });
 
+    it('sends what write() was given, though the caller reuses its buffer at once; in order with writeBatch()', async () => {
+      await withPair(async (a, b) => {
+        // write() may hand frames to the OS later in the turn: it must have copied them.
+        const scratch = frameFor(a, b, 2000);
+        for (let seq = 2000; seq < 2008; seq++) {
+          scratch.set(frameFor(a, b, seq));
+          a.write(scratch);
+        }
+        a.writeBatch([frameFor(a, b, 2008)]);
+        a.write(frameFor(a, b, 2009));
+        const seen: number[] = [];
+        const signal = AbortSignal.timeout(timeout);
+        while (seen.length < 10) {
+          for (const frame of await b.readBatch(undefined, { signal })) {
+            if (conformanceSeq(frame) >= 2000) seen.push(conformanceSeq(frame));
+          }
+        }
+        assert.deepEqual(
+          seen,
+          Array.from({ length: 10 }, (_, i) => 2000 + i),
+        );
+      });
+    });
+
     it('delivers a batch write whole and reads it back in batches', async () => {
       await withPair(async (a, b) => {
         const batch = Array.from({ length: 32 }, (_, i) => frameFor(a, b, 1000 + i, 100 + i));
