@@ -36,11 +36,13 @@ import {
   ipAddressBytes,
   isBroadcastMac,
   isMulticastMac,
+  isTapError,
   macEquals,
   parseArp,
   parseCidr,
   parseNeighborAdvertisement,
   parseNeighborSolicitation,
+  systemErrorFields,
   verifyIPv4Checksum,
   verifyIcmpv6Checksum,
   type Frame,
@@ -302,16 +304,24 @@ export class L2Shim implements TapPort {
 
   writeBatch(frames: readonly Frame[]): boolean {
     const packets: Uint8Array[] = [];
-    for (const frame of frames) {
-      const packet = this.#outbound(frame);
-      if (packet !== undefined) packets.push(packet);
+    const frameOf: number[] = []; // packets[i] came from frames[frameOf[i]]
+    for (let i = 0; i < frames.length; i++) {
+      const packet = this.#outbound(frames[i]!);
+      if (packet === undefined) continue;
+      packets.push(packet);
+      frameOf.push(i);
     }
     if (packets.length === 0) return true;
     const lower = this.#lower;
-    if (lower.writeBatch) return lower.writeBatch(packets);
-    let accepted = true;
-    for (const packet of packets) accepted = lower.write(packet) && accepted;
-    return accepted;
+    let sent = 0;
+    try {
+      if (lower.writeBatch) return lower.writeBatch(packets);
+      let accepted = true;
+      for (; sent < packets.length; sent++) accepted = lower.write(packets[sent]!) && accepted;
+      return accepted;
+    } catch (error) {
+      throw atFrame(error, frameOf, lower.writeBatch ? undefined : sent);
+    }
   }
 
   /** The packet to send for `frame`, or undefined when it was answered here or dropped. */
@@ -642,4 +652,19 @@ function isSolicitedNode(dst: Uint8Array, target: Uint8Array): boolean {
     if (dst[i] !== expected) return false;
   }
   return dst[13] === target[13] && dst[14] === target[14] && dst[15] === target[15];
+}
+
+/**
+ * A lower port's error for a batch of packets, as the error for the batch of frames they came
+ * from: the failed packet's index (a native error's `index`, or `sent` packets written one by
+ * one) becomes its frame's, which the engine reads to know what was sent.
+ */
+function atFrame(error: unknown, frameOf: readonly number[], sent: number | undefined): unknown {
+  if (!isTapError(error)) return error;
+  const cause = systemErrorFields(error.cause);
+  const index = sent ?? cause.index;
+  if (typeof index !== 'number' || frameOf[index] === undefined) return error;
+  const { code, errno, osCode, syscall, backend, message } = error;
+  const moved = Object.assign(new Error(cause.message ?? message), cause, { index: frameOf[index] });
+  return new TapError(code, message, { errno, osCode, syscall, backend, cause: moved });
 }

@@ -277,6 +277,23 @@ describe('the data path', () => {
     await dev.close();
   });
 
+  it('counts the frame the utun refused, not another, in a batch where the shim answered some frames', async () => {
+    const { dev, utun } = await open();
+    const errors: TapError[] = [];
+    dev.on('error', (e) => errors.push(e));
+    const packet = (size: number) =>
+      buildEthernet({ dst: MAC, src: USER_MAC, etherType: EtherType.IPv4, payload: udp4(OS4, USER4, size) });
+    // One turn's writes go as one batch: an ARP request the shim answers (no packet), then three
+    // packets, the first of which the utun refuses.
+    dev.write(buildArpRequestFrame({ srcMac: USER_MAC, srcIp: USER4, targetIp: OS4 }));
+    for (const size of [20, 21, 22]) dev.write(packet(size));
+    utun.failNextWrite('EINVAL');
+    expect(dev.stats()).toMatchObject({ txFrames: 3, drops: { txError: 1 } });
+    expect(utun.received).toBe(2); // the two after it, each once
+    expect(errors).toEqual([expect.objectContaining({ code: TapErrorCode.SYSTEM, osCode: 'EINVAL' })]);
+    await dev.close();
+  });
+
   it('ends the device when the utun goes away, on read or on write', async () => {
     const reading = await open();
     const closed = new Promise<TapError | undefined>((resolve) => reading.dev.once('close', resolve));
