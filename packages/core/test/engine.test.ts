@@ -176,7 +176,7 @@ describe('engine: writing', () => {
     const { port, device } = open();
     port.accept = false;
     expect(device.write(frame(1))).toBe(true); // gathered: the port answers when it gets it
-    await new Promise(process.nextTick);
+    await new Promise((resolve) => process.nextTick(resolve));
     expect(device.write(frame(1))).toBe(false);
     expect(device.writeBatch([frame(1)])).toBe(false);
     let drained = false;
@@ -228,7 +228,7 @@ describe('engine: writing', () => {
       return write(f);
     };
     for (const seq of [1, 2, 3, 4, 5]) expect(device.write(frame(seq))).toBe(true);
-    await new Promise(process.nextTick);
+    await new Promise((resolve) => process.nextTick(resolve));
     expect(port.written.map((f) => f[14])).toEqual([1, 3, 5]);
     expect(errors).toEqual([TapErrorCode.INVALID_ARGUMENT, TapErrorCode.SYSTEM]);
     expect(device.stats()).toMatchObject({ txFrames: 3, drops: { txError: 2 } });

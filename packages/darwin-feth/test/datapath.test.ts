@@ -140,7 +140,7 @@ describe('data path', () => {
     const errors: TapError[] = [];
     device.on('error', (e) => errors.push(e));
     s.kernel.failNdrvWrites(1, 'EINVAL');
-    await new Promise(process.nextTick);
+    await new Promise((resolve) => process.nextTick(resolve));
     expect(errors).toEqual([expect.objectContaining({ code: TapErrorCode.SYSTEM, osCode: 'EINVAL' })]);
     device.write(rawFrame(device.mac, OTHER, 3));
     expect(s.kernel.interfaces.get(device.name)!.received.map(seqOf)).toEqual([]);

@@ -268,7 +268,7 @@ describe('the data path', () => {
     });
     utun.failNextWrite('ENOBUFS');
     expect(dev.write(frame)).toBe(true);
-    await new Promise(process.nextTick); // write() sends at the end of the turn
+    await new Promise((resolve) => process.nextTick(resolve)); // write() sends at the end of the turn
     utun.failNextWrite('ENOSPC');
     dev.writeBatch([frame, frame, frame]);
     dev.write(frame);

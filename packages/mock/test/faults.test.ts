@@ -182,7 +182,7 @@ describe('fault injection', () => {
       expect.objectContaining({ code: TapErrorCode.SYSTEM, osCode: 'EIO', syscall: 'write' }),
     );
     expect(a.write(rawFrame(me(b), me(a), 2))).toBe(true);
-    await new Promise(process.nextTick); // write() sends at the end of the turn
+    await new Promise((resolve) => process.nextTick(resolve)); // write() sends at the end of the turn
     const custom = new TapError(TapErrorCode.PERMISSION_DENIED, 'nope');
     net.failNextWrite(a.name, custom);
     expect(() => a.writeBatch([rawFrame(me(b), me(a), 3), rawFrame(me(b), me(a), 4)])).toThrow(custom);

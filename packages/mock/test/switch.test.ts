@@ -114,7 +114,7 @@ describe('learning switch', () => {
     // Frames written in one turn go to the port together at its end: its answer comes then.
     const results = Array.from({ length: 10 }, (_, i) => a.write(rawFrame(me(b), me(a), i)));
     expect(results).toEqual(Array(10).fill(true));
-    await new Promise(process.nextTick);
+    await new Promise((resolve) => process.nextTick(resolve));
     expect(a.writeBatch([rawFrame(me(b), me(a), 10)])).toBe(false);
     let drained = false;
     await a.drain().then(() => (drained = true));
