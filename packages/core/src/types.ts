@@ -199,7 +199,10 @@ export interface TapDeviceEvents {
   drain: [];
   /** The device closed; `error` is set when it closed because the device went away. */
   close: [error?: TapError];
-  /** An asynchronous failure (device gone, failed queued write). Only emitted when listened to. */
+  /**
+   * An asynchronous failure (device gone, a frame `write()` accepted that the OS then refused, a
+   * failed queued write). Only emitted when listened to; refused frames are counted in `stats()` either way.
+   */
   error: [error: TapError];
 }
 
@@ -263,12 +266,13 @@ export interface TapDevice extends AsyncIterable<ReceivedFrame>, AsyncDisposable
    * `writeBatch()`, `drain()`, `stats()` or `close()` is called. A frame the OS then refuses (the
    * kernel's EINVAL for an offload frame's virtio-net header, say) is counted in
    * `stats().drops.txError` and emitted as an `error` event; `writeBatch()` throws it instead.
+   * `await close()` before the process exits: it sends what the last turn gathered.
    */
   write(frame: Frame): boolean;
   /**
-   * Sends several frames now (after what `write()` gathered), validated first. Returns as
-   * {@link TapDevice.write}; throws as it, and also what the OS refused (the frames before that
-   * one were sent).
+   * Sends several frames now (after what `write()` gathered), all validated first: a bad one
+   * throws before any is sent. Returns as {@link TapDevice.write}; also throws what the OS
+   * refused (the frames before that one were sent).
    */
   writeBatch(frames: readonly Frame[]): boolean;
   /** Resolves when the write queue is below its high-water mark (at once if it is). */
