@@ -14,6 +14,7 @@
 // virtio-net header and an Ethernet (super-)frame, passed through untouched. A linux-tap without
 // that mode (capabilities.offload false) makes it print {"unavailable": …} and exit with code 3.
 import { readdirSync } from 'node:fs';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { openTap } from 'tapkit';
 
 const args = process.argv.slice(2);
@@ -109,11 +110,17 @@ async function stop() {
   await Promise.all([a.close(), b.close()]);
 }
 process.once('SIGTERM', stop).once('SIGINT', stop);
-// For the soaks: where the memory is (V8 heap, ArrayBuffers, the rest), fds, every frame so far.
+// For the soaks: where the memory is (V8 heap, ArrayBuffers, the rest), how many full (mark-compact)
+// collections V8 has made, fds, every frame so far.
+let majorGCs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGCs++;
+}).observe({ entryTypes: ['gc'] });
 process.on('SIGUSR2', () =>
   console.log(
     JSON.stringify({
       memory: process.memoryUsage(),
+      majorGCs,
       fds: readdirSync('/proc/self/fd').length,
       stats: [a.stats(), b.stats()],
       lostFrames,

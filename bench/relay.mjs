@@ -198,12 +198,14 @@ async function soak(kind, seconds) {
       // RSS from /proc, and the relay's own view of it (process.memoryUsage(), on SIGUSR2).
       const sample = async () => {
         relay.child.kill('SIGUSR2');
-        const { memory } = JSON.parse((await relay.lines.next()).value);
+        const { memory, majorGCs } = JSON.parse((await relay.lines.next()).value);
         const mib = (bytes) => bytes / 2 ** 20;
         return {
           rss: memoryMiB(relay.child.pid, 'VmRSS'),
           heap: mib(memory.heapUsed),
+          heapTotal: mib(memory.heapTotal),
           buffers: mib(memory.arrayBuffers),
+          majorGCs,
         };
       };
       const idle = await sample();
@@ -216,7 +218,7 @@ async function soak(kind, seconds) {
       const rss = samples.map((x) => x.rss);
       const tail = rss.slice(Math.floor(rss.length / 2)); // the second half: is it flat?
       const spread = (Math.max(...tail) - Math.min(...tail)) / median(tail);
-      const list = (key) => samples.map((x) => x[key].toFixed(1)).join(' ');
+      const list = (key, digits = 1) => samples.map((x) => x[key].toFixed(digits)).join(' ');
       return [
         `RSS soak: ${RELAY_LABELS[kind]} (default mode) under iperf3 TCP for ${seconds} s (${fmt(gbps, 2)} Gbit/s), sampled every 10 s:`,
         '',
@@ -228,7 +230,9 @@ async function soak(kind, seconds) {
         '',
         `- RSS (MiB): ${list('rss')}`,
         `- V8 heap used (MiB): ${list('heap')}`,
+        `- V8 heap total (MiB): ${list('heapTotal')}`,
         `- ArrayBuffers (MiB): ${list('buffers')}`,
+        `- full GCs so far: ${list('majorGCs', 0)}`,
       ].join('\n');
     } finally {
       await h.stopReady(relay);

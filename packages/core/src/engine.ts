@@ -648,11 +648,16 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly #flush = (): void => {
     const gathered = this.#gathered;
     if (gathered.length === 0) return;
+    // The buffer is the frames' until they are sent: a write() meanwhile (from an `error`
+    // listener) gathers into a new one.
+    const buffer = this.#gather;
+    this.#gather = undefined;
     this.#gathered = [];
     this.#gatheredBytes = 0;
     // A port without writeBatch() takes them one at a time: then a refusal is its frame's.
     if (this.#port.writeBatch) this.#sendAccepted(gathered);
     else for (const frame of gathered) this.#sendAccepted([frame]);
+    this.#gather ??= buffer;
   };
 
   /**

@@ -257,6 +257,28 @@ describe('engine: writing', () => {
     expect(stats).toMatchObject({ txFrames: 4, txBytes: 4 * 60, drops: { txError: 1 } });
   });
 
+  it('keeps the frames being sent intact when an error listener writes more meanwhile', () => {
+    const { port, device } = open();
+    let failed = false;
+    const write = port.write.bind(port);
+    port.write = (f: Frame) => {
+      if (f[14] === 1 && !failed) {
+        failed = true;
+        throw new TapError(TapErrorCode.SYSTEM, 'refused');
+      }
+      return write(f);
+    };
+    device.on('error', () => device.write(frame(9, 200)));
+    for (const seq of [1, 2, 3]) device.write(frame(seq, 100));
+    device.stats();
+    expect(port.written.map((f) => [f[14], f.length])).toEqual([
+      [2, 100],
+      [3, 100],
+    ]);
+    device.stats();
+    expect(port.written.map((f) => f[14])).toEqual([2, 3, 9]);
+  });
+
   it('copies what write() takes: the caller may reuse its buffer at once', () => {
     const { port, device } = open();
     const scratch = frame(1);
