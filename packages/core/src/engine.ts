@@ -126,10 +126,11 @@ function sentBefore(error: unknown): number {
   return typeof index === 'number' && index > 0 ? index : 0;
 }
 
-function totalBytes(frames: readonly Frame[], end = frames.length): number {
-  let bytes = 0;
-  for (let i = 0; i < end; i++) bytes += frames[i]!.length;
-  return bytes;
+/** A port without writeBatch() takes a batch frame by frame. */
+function writeEach(port: TapPort, frames: readonly Frame[]): boolean {
+  let accepted = true;
+  for (const frame of frames) accepted = port.write(frame) && accepted;
+  return accepted;
 }
 
 // Array.isArray as a plain boolean: its type guard would turn `readonly Frame[]` into any[].
@@ -202,12 +203,14 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   readonly #inbound = new Set<Pipe>();
 
   /**
-   * write()'s frames of the current JS turn: copies (the caller may reuse its buffer) in #gather,
-   * sent to the port as one batch when the turn ends (see write()). #gather is made at the first
-   * write() and reused: ports copy what they keep of a frame.
+   * write()'s frames of the current JS turn: copies (the caller may reuse its buffer) one after
+   * another in #gather, frame i at (#spans[2i], length #spans[2i + 1]), sent to the port as one
+   * batch when the turn ends (see write()). Both are made at the first write() and reused: ports
+   * copy what they keep of a frame.
    */
   #gather: Uint8Array | undefined;
-  #gathered: Frame[] = [];
+  #spans: Uint32Array | undefined;
+  #gathered = 0;
   #gatheredBytes = 0;
   #writeBlocked = false;
   /** What the port reported not sent (notSent) during the write in progress; undefined outside one. */
@@ -613,10 +616,19 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
       if (length > GATHER_BYTES) return this.#sendChecked([frame], length);
     }
     const start = this.#gatheredBytes;
-    const copy = (this.#gather ??= new Uint8Array(GATHER_BYTES)).subarray(start, start + length);
-    copy.set(frame);
+    (this.#gather ??= new Uint8Array(GATHER_BYTES)).set(frame, start);
+    const n = this.#gathered;
+    let spans = (this.#spans ??= new Uint32Array(128));
+    if (spans.length < 2 * n + 2) {
+      const grown = new Uint32Array(2 * spans.length);
+      grown.set(spans);
+      spans = this.#spans = grown;
+    }
+    spans[2 * n] = start;
+    spans[2 * n + 1] = length;
+    this.#gathered = n + 1;
     this.#gatheredBytes = start + length;
-    if (this.#gathered.push(copy) === 1) process.nextTick(this.#flush);
+    if (n === 0) process.nextTick(this.#flush);
     return !this.#writeBlocked;
   }
 
@@ -646,37 +658,55 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
 
   /** Sends what write() gathered (see write()); never throws. */
   readonly #flush = (): void => {
-    const gathered = this.#gathered;
-    if (gathered.length === 0) return;
-    // The buffer is the frames' until they are sent: a write() meanwhile (from an `error`
-    // listener) gathers into a new one.
-    const buffer = this.#gather;
-    this.#gather = undefined;
-    this.#gathered = [];
-    this.#gatheredBytes = 0;
-    // A port without writeBatch() takes them one at a time: then a refusal is its frame's.
-    if (this.#port.writeBatch) this.#sendAccepted(gathered);
-    else for (const frame of gathered) this.#sendAccepted([frame]);
-    this.#gather ??= buffer;
+    const count = this.#gathered;
+    if (count === 0) return;
+    const gather = this.#gather!;
+    const spans = this.#spans!;
+    // Both are the frames' until they are sent: a write() meanwhile (from an `error` listener)
+    // gathers into new ones.
+    this.#gather = this.#spans = undefined;
+    this.#gathered = this.#gatheredBytes = 0;
+    const port = this.#port;
+    const lengthOf = (i: number): number => spans[2 * i + 1]!;
+    if (port.writeSpans) {
+      // The frames as (offset, length) pairs: no view a frame.
+      const buffer = gather.buffer as ArrayBuffer;
+      this.#sendAccepted(count, lengthOf, (first) =>
+        port.writeSpans!(buffer, first === 0 ? spans : spans.subarray(2 * first), count - first),
+      );
+    } else {
+      const frames = Array.from({ length: count }, (_, i) => gather.subarray(spans[2 * i], spans[2 * i]! + lengthOf(i)));
+      if (port.writeBatch) this.#sendAccepted(count, lengthOf, (first) => port.writeBatch!(frames.slice(first)));
+      // A port without writeBatch() takes them one at a time: then a refusal is its frame's.
+      else for (let i = 0; i < count; i++) this.#sendAccepted(1, () => lengthOf(i), () => port.write(frames[i]!));
+    }
+    this.#gather ??= gather;
+    this.#spans ??= spans;
   };
 
   /**
-   * Sends frames write() has accepted. A frame the port refuses is counted (`txError`) and
-   * reported as an `error` event, not thrown, and the frames behind it still go.
+   * Sends `count` frames write() has accepted: `send(first)` hands the port those from `first`
+   * on. A frame the port refuses is counted (`txError`) and reported as an `error` event, not
+   * thrown, and the frames behind it still go.
    */
-  #sendAccepted(frames: readonly Frame[]): void {
-    while (frames.length > 0) {
-      if (this.#endError) return this.#drop('closeUnsent', frames.length);
+  #sendAccepted(count: number, lengthOf: (i: number) => number, send: (first: number) => boolean): void {
+    const bytesOf = (from: number, to: number): number => {
+      let bytes = 0;
+      for (let i = from; i < to; i++) bytes += lengthOf(i);
+      return bytes;
+    };
+    for (let first = 0; first < count; ) {
+      if (this.#endError) return this.#drop('closeUnsent', count - first);
       try {
-        this.#sendNow(frames, totalBytes(frames));
+        this.#counted(count - first, bytesOf(first, count), () => send(first));
         return;
       } catch (error) {
-        const sent = Math.min(sentBefore(error), frames.length - 1);
+        const sent = Math.min(sentBefore(error), count - first - 1);
         this.#txFrames += sent;
-        this.#txBytes += totalBytes(frames, sent);
+        this.#txBytes += bytesOf(first, first + sent);
         this.#drop('txError');
         if (!this.#endError) this.error(isTapError(error) ? error : fromSystemError(error, `write to ${this.name}`));
-        frames = frames.slice(sent + 1);
+        first += sent + 1;
       }
     }
   }
@@ -699,15 +729,21 @@ class EngineDevice extends EventEmitter implements TapDevice, PortSink {
   /** Hands checked frames to the port and counts them; throws what the port throws. */
   #sendNow(frames: readonly Frame[], bytes: number): boolean {
     const port = this.#port;
+    return this.#counted(frames.length, bytes, () =>
+      port.writeBatch ? port.writeBatch(frames) : writeEach(port, frames),
+    );
+  }
+
+  /** Runs `send`, the port taking `count` frames of `bytes`, and counts what it sent; throws what it throws. */
+  #counted(count: number, bytes: number, send: () => boolean): boolean {
     const notSent = (this.#notSent = { frames: 0, bytes: 0 });
-    let accepted = true;
+    let accepted: boolean;
     try {
-      if (port.writeBatch) accepted = port.writeBatch(frames);
-      else for (const frame of frames) accepted = port.write(frame) && accepted;
+      accepted = send();
     } finally {
       this.#notSent = undefined;
     }
-    this.#txFrames += frames.length - notSent.frames;
+    this.#txFrames += count - notSent.frames;
     this.#txBytes += bytes - notSent.bytes;
     return this.#accepted(accepted);
   }

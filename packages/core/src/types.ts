@@ -407,6 +407,12 @@ export interface TapPort {
   write(frame: Frame): boolean;
   /** Send several validated frames; same return as write. Default: write each. */
   writeBatch?(frames: readonly Frame[]): boolean;
+  /**
+   * Send `count` validated frames of one buffer, frame i being `buffer[spans[2i], spans[2i] +
+   * spans[2i + 1])`; same return and errors as writeBatch. Optional: the engine sends the frames
+   * `write()` gathered this way, without a view for each.
+   */
+  writeSpans?(buffer: ArrayBuffer, spans: Uint32Array, count: number): boolean;
   /** Stop delivering (receive queue full); `resume` starts again. Optional. */
   pause?(): void;
   resume?(): void;

@@ -257,6 +257,35 @@ describe('engine: writing', () => {
     expect(stats).toMatchObject({ txFrames: 4, txBytes: 4 * 60, drops: { txError: 1 } });
   });
 
+  it('hands a port with writeSpans() the gathered frames as (offset, length) pairs, going on after a refused one', () => {
+    const { port, device } = open();
+    const calls: number[] = [];
+    port.writeSpans = (buffer, spans, count) => {
+      calls.push(count);
+      for (let i = 0; i < count; i++) {
+        const f = new Uint8Array(buffer, spans[2 * i], spans[2 * i + 1]);
+        if (f[14] === 3) {
+          const cause = Object.assign(new Error('invalid argument'), { code: 'EINVAL', errno: -22, syscall: 'write', index: i });
+          throw new TapError(TapErrorCode.INVALID_ARGUMENT, 'refused', { cause });
+        }
+        port.written.push(Buffer.from(f));
+      }
+      return true;
+    };
+    const scratch = frame(0, 80);
+    for (const seq of [1, 2, 3, 4]) {
+      scratch[14] = seq;
+      device.write(scratch);
+    }
+    expect(device.stats()).toMatchObject({ txFrames: 3, txBytes: 3 * 80, drops: { txError: 1 } });
+    expect(calls).toEqual([4, 1]);
+    expect(port.written.map((f) => [f[14], f.length])).toEqual([
+      [1, 80],
+      [2, 80],
+      [4, 80],
+    ]);
+  });
+
   it('keeps the frames being sent intact when an error listener writes more meanwhile', () => {
     const { port, device } = open();
     let failed = false;

@@ -30,6 +30,7 @@ export class FakePort implements TapPort {
   log: string[] = [];
   /** Absent unless a test sets them. */
   writeBatch?: (frames: readonly Frame[]) => boolean;
+  writeSpans?: (buffer: ArrayBuffer, spans: Uint32Array, count: number) => boolean;
   pipeTo?: (destination: TapPort) => PortPipe | undefined;
   constructor(name = 'fake0', mtu = 1500) {
     this.name = name;

@@ -382,13 +382,12 @@ export class LinuxQueues {
    * down, the frames are dropped (counted as `interfaceDown`, not as sent) and the write succeeds.
    * Anything else is thrown; a vanished interface also ends the device.
    */
-  #writeFailed(error: unknown, frames: readonly Frame[]): boolean {
+  #writeFailed(error: unknown, count: number, bytesFrom: (index: number) => number): boolean {
     const sys = error as Partial<RawSystemError>;
     if (sys.code === 'EIO') {
-      const dropped = frames.slice(sys.index ?? 0);
-      const bytes = dropped.reduce((sum, frame) => sum + frame.length, 0);
-      this.#downUnwritten += dropped.length - 1;
-      this.#sink?.notSent('interfaceDown', dropped.length, bytes);
+      const index = sys.index ?? 0;
+      this.#downUnwritten += count - index - 1;
+      this.#sink?.notSent('interfaceDown', count - index, bytesFrom(index));
       return true;
     }
     if (sys.code === 'EINVAL') {
@@ -473,7 +472,7 @@ export class LinuxQueues {
     try {
       queued = this.#handles[0]!.write(frame);
     } catch (error) {
-      return this.#writeFailed(error, [frame]);
+      return this.#writeFailed(error, 1, () => frame.length);
     }
     return this.#accepted(queued);
   }
@@ -485,7 +484,31 @@ export class LinuxQueues {
     try {
       queued = this.#writeFrames(frames);
     } catch (error) {
-      return this.#writeFailed(error, frames);
+      return this.#writeFailed(error, frames.length, (index) => {
+        let bytes = 0;
+        for (let i = index; i < frames.length; i++) bytes += frames[i]!.length;
+        return bytes;
+      });
+    }
+    return this.#accepted(queued);
+  }
+
+  /** Frames the engine has checked, as (offset, length) pairs into `buffer`: one N-API call. */
+  writeSpans(buffer: ArrayBuffer, spans: Uint32Array, count: number): boolean {
+    if (this.#closed) throw closedError(this.name);
+    const handle = this.#handles[0]!;
+    if (handle.writeSpans === undefined) {
+      return this.writeBatch(Array.from({ length: count }, (_, i) => new Uint8Array(buffer, spans[2 * i], spans[2 * i + 1])));
+    }
+    let queued: number;
+    try {
+      queued = handle.writeSpans(buffer, spans, count);
+    } catch (error) {
+      return this.#writeFailed(error, count, (index) => {
+        let bytes = 0;
+        for (let i = index; i < count; i++) bytes += spans[2 * i + 1]!;
+        return bytes;
+      });
     }
     return this.#accepted(queued);
   }
