@@ -382,12 +382,14 @@ export class LinuxQueues {
    * down, the frames are dropped (counted as `interfaceDown`, not as sent) and the write succeeds.
    * Anything else is thrown; a vanished interface also ends the device.
    */
-  #writeFailed(error: unknown, count: number, bytesFrom: (index: number) => number): boolean {
+  #writeFailed(error: unknown, count: number, lengthOf: (i: number) => number): boolean {
     const sys = error as Partial<RawSystemError>;
     if (sys.code === 'EIO') {
       const index = sys.index ?? 0;
+      let bytes = 0;
+      for (let i = index; i < count; i++) bytes += lengthOf(i);
       this.#downUnwritten += count - index - 1;
-      this.#sink?.notSent('interfaceDown', count - index, bytesFrom(index));
+      this.#sink?.notSent('interfaceDown', count - index, bytes);
       return true;
     }
     if (sys.code === 'EINVAL') {
@@ -484,11 +486,7 @@ export class LinuxQueues {
     try {
       queued = this.#writeFrames(frames);
     } catch (error) {
-      return this.#writeFailed(error, frames.length, (index) => {
-        let bytes = 0;
-        for (let i = index; i < frames.length; i++) bytes += frames[i]!.length;
-        return bytes;
-      });
+      return this.#writeFailed(error, frames.length, (i) => frames[i]!.length);
     }
     return this.#accepted(queued);
   }
@@ -504,11 +502,7 @@ export class LinuxQueues {
     try {
       queued = handle.writeSpans(buffer, spans, count);
     } catch (error) {
-      return this.#writeFailed(error, count, (index) => {
-        let bytes = 0;
-        for (let i = index; i < count; i++) bytes += spans[2 * i + 1]!;
-        return bytes;
-      });
+      return this.#writeFailed(error, count, (i) => spans[2 * i + 1]!);
     }
     return this.#accepted(queued);
   }
