@@ -16,11 +16,14 @@ export async function benchLinkSoak() {
   }
   const seconds = Number(process.env.TAPKIT_BENCH_LINKSOAK_SECONDS ?? 1800);
   const changeEvery = Number(process.env.TAPKIT_BENCH_LINKSOAK_CHANGE_EVERY ?? 3);
+  // e.g. "--min-semi-space-size=4 --max-semi-space-size=4": V8 flags NODE_OPTIONS does not take.
+  const nodeFlags = (process.env.TAPKIT_BENCH_LINKSOAK_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const { figures, problems } = await runLinkSoak({
     seconds,
     changeEvery,
     sampleEvery: 10,
     rssFlat: true,
+    nodeFlags,
     log: (line) => console.error(line),
   });
   const rows = Object.entries(figures.relays).map(([kind, r]) => {
@@ -48,7 +51,7 @@ export async function benchLinkSoak() {
     `${title}: ${fmt(seconds)} s, ${figures.changesMade} changes to each relay's links (one every ${changeEvery} s), ` +
       `${problems.length === 0 ? '✅ every frame accounted for, every change followed, RSS flat, no fd growth' : `❌ ${problems.length} problems`}`,
     '',
-    `Node options of the relays: ${process.env.NODE_OPTIONS || 'none'}.`,
+    `Node flags of the relays: ${[process.env.NODE_OPTIONS, ...nodeFlags].filter(Boolean).join(' ') || 'none'}.`,
     '',
     '| relay | traffic | frames read | frames written | counted drops | link events up/mtu/addresses | RSS | fds |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -58,6 +61,8 @@ export async function benchLinkSoak() {
       ([kind, r]) =>
         `- ${kind} RSS (MiB), every 10 s: ${r.samples.map((s) => fmt(s.rss, 1)).join(' ')}\n` +
         `- ${kind} V8 heap (MiB): ${r.samples.map((s) => fmt(s.heap, 0)).join(' ')}\n` +
+        `- ${kind} V8 young generation (MiB): ${r.samples.map((s) => fmt(s.newSpace, 0)).join(' ')}\n` +
+        `- ${kind} V8 old generation (MiB): ${r.samples.map((s) => fmt(s.oldSpace, 0)).join(' ')}\n` +
         `- ${kind} ArrayBuffers (MiB): ${r.samples.map((s) => fmt(s.arrayBuffers, 0)).join(' ')}`,
     ),
     ...problems.map((p) => `- ❌ ${p}`),

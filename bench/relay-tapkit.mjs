@@ -13,8 +13,9 @@
 // offload mode (--vnet-hdr) the devices are opened with `offload: true`: every frame is a 12-byte
 // virtio-net header and an Ethernet (super-)frame, passed through untouched. A linux-tap without
 // that mode (capabilities.offload false) makes it print {"unavailable": …} and exit with code 3.
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { GCProfiler, getHeapSpaceStatistics } from 'node:v8';
 import { openTap } from 'tapkit';
 
 const args = process.argv.slice(2);
@@ -113,14 +114,23 @@ process.once('SIGTERM', stop).once('SIGINT', stop);
 // For the soaks: where the memory is (V8 heap, ArrayBuffers, the rest), how many full (mark-compact)
 // collections V8 has made, fds, every frame so far.
 let majorGCs = 0;
+let minorGCs = 0;
 new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGCs++;
+  for (const entry of list.getEntries()) {
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGCs++;
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minorGCs++;
+  }
 }).observe({ entryTypes: ['gc'] });
+// V8's young generation (new space) resizes itself with the allocation rate; the old one grows
+// between full collections: which of the two RSS follows.
+const spaces = () => Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
 process.on('SIGUSR2', () =>
   console.log(
     JSON.stringify({
       memory: process.memoryUsage(),
       majorGCs,
+      minorGCs,
+      spaces: spaces(),
       fds: readdirSync('/proc/self/fd').length,
       stats: [a.stats(), b.stats()],
       lostFrames,
@@ -128,6 +138,16 @@ process.on('SIGUSR2', () =>
     }),
   ),
 );
+
+// TAPKIT_BENCH_GC_PROFILE=<file>: V8's record of every collection (heap spaces before and after,
+// so what survived each scavenge) is written there when the relay is stopped.
+if (process.env.TAPKIT_BENCH_GC_PROFILE) {
+  const profiler = new GCProfiler();
+  profiler.start();
+  process.prependOnceListener('SIGTERM', () =>
+    writeFileSync(process.env.TAPKIT_BENCH_GC_PROFILE, JSON.stringify(profiler.stop())),
+  );
+}
 
 console.log('ready');
 await (event
