@@ -139,14 +139,30 @@ process.on('SIGUSR2', () =>
   ),
 );
 
-// TAPKIT_BENCH_GC_PROFILE=<file>: V8's record of every collection (heap spaces before and after,
-// so what survived each scavenge) is written there when the relay is stopped.
+// TAPKIT_BENCH_GC_PROFILE=<file>: V8's record of every collection (heap spaces before and after)
+// is written there when the relay is stopped, with a summary: per scavenge, what survived in the
+// young generation and what was promoted to the old one, and the young generation's sizes.
 if (process.env.TAPKIT_BENCH_GC_PROFILE) {
   const profiler = new GCProfiler();
   profiler.start();
-  process.prependOnceListener('SIGTERM', () =>
-    writeFileSync(process.env.TAPKIT_BENCH_GC_PROFILE, JSON.stringify(profiler.stop())),
-  );
+  process.prependOnceListener('SIGTERM', () => {
+    const profile = profiler.stop();
+    const space = (heap, name) => heap.heapSpaceStatistics.find((s) => s.spaceName === name);
+    const scavenges = profile.statistics.filter((s) => s.gcType === 'Scavenge');
+    const mean = (f) => Math.round(scavenges.reduce((sum, s) => sum + f(s), 0) / (scavenges.length || 1));
+    const collections = {};
+    for (const { gcType } of profile.statistics) collections[gcType] = (collections[gcType] ?? 0) + 1;
+    const summary = {
+      seconds: (profile.endTime - profile.startTime) / 1000,
+      collections,
+      survivedBytes: mean((s) => space(s.afterGC, 'new_space').spaceUsedSize),
+      promotedBytes: mean(
+        (s) => space(s.afterGC, 'old_space').spaceUsedSize - space(s.beforeGC, 'old_space').spaceUsedSize,
+      ),
+      youngGenerationSizes: [...new Set(scavenges.map((s) => space(s.afterGC, 'new_space').spaceSize))],
+    };
+    writeFileSync(process.env.TAPKIT_BENCH_GC_PROFILE, JSON.stringify({ summary, profile }));
+  });
 }
 
 console.log('ready');

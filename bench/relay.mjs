@@ -11,7 +11,8 @@
 //      (default,offload), TAPKIT_BENCH_RELAYS (c,tapkit,tapkit-loop; also tapkit-frames, tapkit-event, raw), TAPKIT_BENCH_PIN (0),
 //      TAPKIT_BENCH_TESTS (tcp,udp64,udp1400,ping,ping1k: a subset, to look at one figure),
 //      TAPKIT_BENCH_SOAK=1 for the 5-minute RSS soak (TAPKIT_BENCH_SOAK_SECONDS, 300) of each
-//      TAPKIT_BENCH_SOAK_RELAYS (tapkit,tapkit-loop).
+//      TAPKIT_BENCH_SOAK_RELAYS (tapkit,tapkit-loop). TAPKIT_BENCH_ADDONS and TAPKIT_BENCH_NODE_FLAGS:
+//      see below.
 import {
   PAIRS,
   SECONDS,
@@ -30,18 +31,25 @@ import {
 } from './harness.mjs';
 
 const MODES = (process.env.TAPKIT_BENCH_MODES ?? 'default,offload').split(',');
-// `raw` (relay-raw.mjs: the addon without the engine) can be added to tell their costs apart.
-// TAPKIT_BENCH_ADDONS=label=/path/tapkit_linux.node,…: also the tapkit relay on those addon builds
-// (kind `tapkit+label`), to A/B a change to linux-tap's native side against the current build.
-const ADDONS = Object.fromEntries(
-  (process.env.TAPKIT_BENCH_ADDONS ?? '')
+// `label=value,label=value` from an environment variable, as [label, value] pairs.
+const labelled = (name) =>
+  (process.env[name] ?? '')
     .split(',')
     .filter(Boolean)
-    .map((pair) => pair.split('=')),
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]);
+// TAPKIT_BENCH_ADDONS=label=/path/tapkit_linux.node,…: also the tapkit relay on those addon builds
+// (kind `tapkit+label`), to A/B a change to linux-tap's native side against the current build.
+const ADDONS = Object.fromEntries(labelled('TAPKIT_BENCH_ADDONS'));
+// TAPKIT_BENCH_NODE_FLAGS=label=--flag --flag: also the JS loop relay under node with those flags
+// (kind `tapkit-loop@label`), to A/B a V8 setting (the young generation's size) in one invocation.
+const NODE_FLAGS = Object.fromEntries(
+  labelled('TAPKIT_BENCH_NODE_FLAGS').map(([label, flags]) => [label, flags.split(' ').filter(Boolean)]),
 );
+// `raw` (relay-raw.mjs: the addon without the engine) can be added to tell their costs apart.
 const KINDS = [
   ...(process.env.TAPKIT_BENCH_RELAYS ?? 'c,tapkit,tapkit-loop').split(','),
   ...Object.keys(ADDONS).map((label) => `tapkit+${label}`),
+  ...Object.keys(NODE_FLAGS).map((label) => `tapkit-loop@${label}`),
 ];
 const SOAK_SECONDS = Number(process.env.TAPKIT_BENCH_SOAK_SECONDS ?? 300);
 const SOAK_KINDS = (process.env.TAPKIT_BENCH_SOAK_RELAYS ?? 'tapkit,tapkit-loop').split(',');
@@ -60,7 +68,10 @@ export const TAPKIT_RELAY_FLAGS = {
 const flags = (mode) => (mode === 'offload' ? ['--vnet-hdr'] : []);
 const onNode =
   (script, ...extra) =>
-  (mode) => [process.execPath, [`${here}${script}`, ...extra, ...flags(mode), ...h.dev]];
+  (mode, nodeFlags = []) => [
+    process.execPath,
+    [...nodeFlags, `${here}${script}`, ...extra, ...flags(mode), ...h.dev],
+  ];
 const RELAYS = {
   c: (mode) => [RELAY_C, [...flags(mode), ...h.dev]],
   ...Object.fromEntries(
@@ -79,6 +90,10 @@ export const RELAY_LABELS = {
 for (const label of Object.keys(ADDONS)) {
   RELAYS[`tapkit+${label}`] = RELAYS.tapkit;
   RELAY_LABELS[`tapkit+${label}`] = `tapkit relay, addon ${label}`;
+}
+for (const [label, nodeFlags] of Object.entries(NODE_FLAGS)) {
+  RELAYS[`tapkit-loop@${label}`] = (mode) => RELAYS['tapkit-loop'](mode, nodeFlags);
+  RELAY_LABELS[`tapkit-loop@${label}`] = `tapkit relay (JS loop), node ${nodeFlags.join(' ')}`;
 }
 const relayEnv = (kind) =>
   kind.startsWith('tapkit+') ? { ...process.env, TAPKIT_LINUX_ADDON: ADDONS[kind.slice(7)] } : process.env;
