@@ -24,6 +24,15 @@ export const OUT = `${here}out/`;
 export const ADDR = ['198.18.0.1', '198.18.0.2'];
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+/** `label=value,label=value` from an environment variable, as [label, value] pairs. */
+export const labelled = (name) =>
+  (process.env[name] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]);
+/** `label=--flag --flag,…` from an environment variable: node's flags by label. */
+export const nodeFlagsByLabel = (name) =>
+  Object.fromEntries(labelled(name).map(([label, flags]) => [label, flags.split(' ').filter(Boolean)]));
 export const fmt = (x, digits) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(digits));
 
 // ---- Checks: a bench is not a test, it says why it cannot run ----

@@ -4,6 +4,7 @@
 // packages/linux-tap/test/fixtures/link-soak.mjs for the topology and what must hold.
 import { spawnSync } from 'node:child_process';
 import { runLinkSoak } from '../packages/linux-tap/test/fixtures/link-soak.mjs';
+import { nodeFlagsByLabel } from './harness.mjs';
 
 const fmt = (n, digits = 0) =>
   n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -16,12 +17,14 @@ export async function benchLinkSoak() {
   }
   const seconds = Number(process.env.TAPKIT_BENCH_LINKSOAK_SECONDS ?? 1800);
   const changeEvery = Number(process.env.TAPKIT_BENCH_LINKSOAK_CHANGE_EVERY ?? 3);
-  // e.g. "--min-semi-space-size=4 --max-semi-space-size=4": V8 flags NODE_OPTIONS does not take.
-  const nodeFlags = (process.env.TAPKIT_BENCH_LINKSOAK_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  // TAPKIT_BENCH_LINKSOAK_NODE_FLAGS=label=--flag --flag: also a JS loop relay under node with those
+  // flags (V8 flags NODE_OPTIONS does not take, such as --min-semi-space-size), beside the others.
+  const nodeFlags = nodeFlagsByLabel('TAPKIT_BENCH_LINKSOAK_NODE_FLAGS');
   const { figures, problems } = await runLinkSoak({
     seconds,
     changeEvery,
     sampleEvery: 10,
+    relays: ['pipe', 'loop', ...Object.keys(nodeFlags).map((label) => `loop@${label}`)],
     rssFlat: true,
     nodeFlags,
     log: (line) => console.error(line),
@@ -51,7 +54,11 @@ export async function benchLinkSoak() {
     `${title}: ${fmt(seconds)} s, ${figures.changesMade} changes to each relay's links (one every ${changeEvery} s), ` +
       `${problems.length === 0 ? '✅ every frame accounted for, every change followed, RSS flat, no fd growth' : `❌ ${problems.length} problems`}`,
     '',
-    `Node flags of the relays: ${[process.env.NODE_OPTIONS, ...nodeFlags].filter(Boolean).join(' ') || 'none'}.`,
+    `Node flags of the relays: ${process.env.NODE_OPTIONS || 'none'}` +
+      Object.entries(nodeFlags)
+        .map(([label, flags]) => `; loop@${label}: ${flags.join(' ')}`)
+        .join('') +
+      '.',
     '',
     '| relay | traffic | frames read | frames written | counted drops | link events up/mtu/addresses | RSS | fds |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',

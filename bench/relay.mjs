@@ -23,7 +23,9 @@ import {
   fmt,
   here,
   median,
+  labelled,
   memoryMiB,
+  nodeFlagsByLabel,
   pinned,
   skipReason,
   sleep,
@@ -31,20 +33,12 @@ import {
 } from './harness.mjs';
 
 const MODES = (process.env.TAPKIT_BENCH_MODES ?? 'default,offload').split(',');
-// `label=value,label=value` from an environment variable, as [label, value] pairs.
-const labelled = (name) =>
-  (process.env[name] ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]);
 // TAPKIT_BENCH_ADDONS=label=/path/tapkit_linux.node,…: also the tapkit relay on those addon builds
 // (kind `tapkit+label`), to A/B a change to linux-tap's native side against the current build.
 const ADDONS = Object.fromEntries(labelled('TAPKIT_BENCH_ADDONS'));
 // TAPKIT_BENCH_NODE_FLAGS=label=--flag --flag: also the JS loop relay under node with those flags
 // (kind `tapkit-loop@label`), to A/B a V8 setting (the young generation's size) in one invocation.
-const NODE_FLAGS = Object.fromEntries(
-  labelled('TAPKIT_BENCH_NODE_FLAGS').map(([label, flags]) => [label, flags.split(' ').filter(Boolean)]),
-);
+const NODE_FLAGS = nodeFlagsByLabel('TAPKIT_BENCH_NODE_FLAGS');
 // `raw` (relay-raw.mjs: the addon without the engine) can be added to tell their costs apart.
 const KINDS = [
   ...(process.env.TAPKIT_BENCH_RELAYS ?? 'c,tapkit,tapkit-loop').split(','),
