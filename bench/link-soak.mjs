@@ -46,7 +46,7 @@ export async function benchLinkSoak() {
         `| ${fmt(r.frames.read)} | ${fmt(r.frames.written)} | ${Object.entries(drops)
           .map(([k, n]) => `${k} ${fmt(n)}`)
           .join(', ')}, lost to refused writes ${fmt(r.frames.lostFrames)} ` +
-        `| ${events} (changes ${changes}) | ${fmt(Math.min(...rss), 1)}–${fmt(Math.max(...rss), 1)} MiB, second-half spread ${fmt(r.rssSpread * 100, 1)}% ` +
+        `| ${events} (changes ${changes}) | ${fmt(Math.min(...rss), 1)}–${fmt(Math.max(...rss), 1)} MiB, second-half spread ${fmt(r.rssSpread * 100, 1)}%, trend ${r.rssTrend >= 0 ? '+' : '−'}${fmt(Math.abs(r.rssTrend), 1)} MiB/h ` +
         `| ${r.samples[0]?.fds} → ${r.samples.at(-1)?.fds} |`,
     ].join('');
   });
