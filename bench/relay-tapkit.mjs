@@ -121,8 +121,8 @@ new PerformanceObserver((list) => {
     if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minorGCs++;
   }
 }).observe({ entryTypes: ['gc'] });
-// V8's young generation (new space) resizes itself with the allocation rate; the old one grows
-// between full collections: which of the two RSS follows.
+// V8 grows its young generation (new space) as bytes survive scavenges and shrinks it when
+// allocation slows; the old one grows between full collections: which of the two RSS follows.
 const spaces = () => Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
 process.on('SIGUSR2', () =>
   console.log(
